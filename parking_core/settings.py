@@ -1,0 +1,103 @@
+"""Settings layered as defaults < .env < environment, validated once at start-up.
+
+A bad value stops the platform with a message that names the setting and the value.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from parking_core.errors import ConfigError
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "city-parking"
+
+
+class Settings(BaseSettings):
+    """Every knob the platform reads; names match the contract's environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    mqtt_url: str | None = Field(default=None, alias="MQTT_URL")
+    topic_prefix: str = Field(default="parking/v1", alias="PARKING_TOPIC_PREFIX")
+    heartbeat_timeout_s: float = Field(default=900.0, alias="PARKING_HEARTBEAT_TIMEOUT_S", gt=0)
+    debounce_s: float = Field(default=0.0, alias="PARKING_DEBOUNCE_S", ge=0)
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="PARKING_DATA_DIR")
+    redis_prefix: str = Field(default="parking:", alias="PARKING_REDIS_PREFIX")
+    mqtt_client_id: str = Field(default="parking-ingest", alias="PARKING_MQTT_CLIENT_ID")
+    ingest_batch_size: int = Field(default=500, alias="PARKING_INGEST_BATCH", ge=1, le=100_000)
+    ingest_flush_ms: float = Field(default=20.0, alias="PARKING_INGEST_FLUSH_MS", gt=0)
+    almost_full_ratio: float = Field(default=0.1, alias="PARKING_ALMOST_FULL_RATIO", ge=0, le=1)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        v = v.strip("/")
+        if not v or any(c in v for c in "+#"):
+            raise ValueError("must be a non-empty MQTT topic without wildcards")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        scheme = urlsplit(v).scheme
+        if not scheme.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return normalise_database_url(v)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if urlsplit(v).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis:// URL")
+        return v
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp"):
+            raise ValueError("must be a mqtt://user:pass@host:port URL")
+        if not parts.hostname:
+            raise ValueError("has no host")
+        try:
+            parts.port
+        except ValueError as exc:
+            raise ValueError(f"has a bad port ({exc})") from None
+        return v
+
+    def resolved_database_url(self) -> str:
+        """The URL to connect to: the setting, else a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'parking.db'}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain postgresql:// (and postgres://) URLs and pick the psycopg 3 driver."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings or raise ConfigError naming the bad variable and its value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "settings"
+        field = Settings.model_fields.get(name)
+        env = field.alias if field is not None and field.alias else name
+        raise ConfigError(f"{env}={err.get('input')!r}: {err['msg']}", field=env, value=err.get("input")) from None

@@ -1,0 +1,96 @@
+"""Shared fixtures: real PostgreSQL, Redis and Mosquitto, each test isolated by its own
+database, key prefix or topic prefix. A server that cannot be reached skips the test,
+except under CI=true, where it fails it."""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from parking_core.lots import LotInfo
+
+PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+MQTT_URL = os.environ.get("TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+
+
+def need(service: str, host: str, port: int) -> None:
+    """Skip (or, under CI, fail) when a server is not listening."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError as exc:
+        msg = f"{service} at {host}:{port} unreachable: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " (CI=true: a missing server fails the run)")
+        pytest.skip(msg)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    need("Redis", "127.0.0.1", 6379)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url):
+    """A key prefix of the test's own; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"test:{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    r = redis.Redis.from_url(redis_url)
+    keys = list(r.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        r.delete(*keys)
+    r.close()
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database of the test's own, dropped afterwards."""
+    need("PostgreSQL", "127.0.0.1", 5432)
+    from sqlalchemy import create_engine, text
+
+    name = f"parking_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def mqtt_url() -> str:
+    need("Mosquitto", "127.0.0.1", 1883)
+    return MQTT_URL
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    return f"test/{uuid.uuid4().hex[:10]}/parking/v1"
+
+
+def at(hhmm: str, day: str = "2026-11-23") -> datetime:
+    """A Shanghai wall-clock instant, for readable tests."""
+    from parking_core.clock import SHANGHAI
+
+    return datetime.fromisoformat(f"{day}T{hhmm}:00").replace(tzinfo=SHANGHAI)
+
+
+def small_city() -> list[LotInfo]:
+    """Three lots: a sensor street, a gated car park, and a counting car park shared at night."""
+    from parking_core.lots import SharedHours
+
+    return [
+        LotInfo(id="S1", name="Renmin Rd", kind="on_street", operator="op1", district="gusu", lat=31.300, lon=120.600, total=4, berths=("b1", "b2", "b3", "b4")),
+        LotInfo(id="G1", name="Mall car park", kind="off_street", operator="op2", district="gusu", lat=31.305, lon=120.605, total=3),
+        LotInfo(id="C1", name="Gov centre", kind="off_street", operator="op2", district="sip", lat=31.320, lon=120.700, total=110, shared_hours=SharedHours.parse("18:00-08:00")),
+    ]
+
+
+UTC = timezone.utc
