@@ -94,3 +94,43 @@ def small_city() -> list[LotInfo]:
 
 
 UTC = timezone.utc
+
+
+@pytest.fixture(params=["embedded", "servers"])
+def backend_env(request, tmp_path):
+    """Settings for both ways the platform runs: SQLite + in-process, or PostgreSQL + Redis."""
+    if request.param == "embedded":
+        return {"DATABASE_URL": f"sqlite:///{tmp_path / 'platform.db'}"}
+    return {
+        "DATABASE_URL": request.getfixturevalue("pg_url"),
+        "REDIS_URL": request.getfixturevalue("redis_url"),
+        "PARKING_REDIS_PREFIX": request.getfixturevalue("redis_prefix"),
+    }
+
+
+@pytest.fixture
+def make_platform(backend_env):
+    """Build a started platform (no MQTT) over the test's backend, with the small city."""
+    from parking_core.db import upgrade
+    from parking_core.settings import load_settings
+    from gateways.bootstrap import Platform
+    from gateways.registry_import import import_registry
+    from tests.factories import FrozenClock, city_registry
+
+    made = []
+
+    def build(now=None, registry=None, with_ingest=False, **env):
+        settings = load_settings(**{**backend_env, **env})
+        published: list[tuple[str, bytes, bool]] = []
+        clock = FrozenClock(now or datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
+        platform = Platform(settings, clock=clock, with_ingest=with_ingest, publish_sink=lambda t, p, r: published.append((t, p, r)))
+        upgrade(platform.engine)
+        import_registry(platform, registry or city_registry())
+        platform.start()
+        platform.published = published
+        made.append(platform)
+        return platform
+
+    yield build
+    for p in made:
+        p.stop()

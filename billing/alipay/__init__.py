@@ -1,0 +1,1 @@
+"""Alipay for the platform: SDK client seam, notification checks and daily bill files."""

@@ -1,0 +1,139 @@
+"""The one composition root: settings in, a running platform out. Tests build their own.
+
+Nothing connects at import; `Platform.start()` connects, `stop()` lets go, in reverse.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy.orm import sessionmaker
+
+from parking_core.db import UnitOfWork, make_engine, schema_revisions
+from parking_core.directory import Directory
+from parking_core.errors import ConfigError
+from parking_core.events import DeviceEvent
+from parking_core.live import LiveState, open_live_state
+from parking_core.registry import load_lots
+from parking_core.settings import Settings
+from sensors.broker import EmbeddedBroker
+from sensors.mqtt import MqttIngest, MqttTarget, Publisher
+from sensors.pipeline import IngestPipeline
+
+log = logging.getLogger("parking")
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    with_ingest: bool = True
+    event_listeners: list[Callable[[Sequence[DeviceEvent]], None]] = field(default_factory=list)
+    publish_sink: Callable[[str, bytes, bool], None] | None = None  # tests: capture instead of MQTT
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.engine = make_engine(s.resolved_database_url())
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.live: LiveState = open_live_state(s.redis_url, prefix=s.redis_prefix)
+        self.directory = Directory()
+        self.broker: EmbeddedBroker | None = None
+        self.mqtt_target: MqttTarget | None = None
+        self.publisher: Publisher | None = None
+        self.ingest: MqttIngest | None = None
+        self.pipeline: IngestPipeline | None = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    def check_schema(self) -> None:
+        """Refuse to run on a database the migrations have not brought up to date."""
+        current, head = schema_revisions(self.engine)
+        if current != head:
+            raise ConfigError(
+                f"database schema is at revision {current or 'none'}, the code needs {head}: run `parking db upgrade`",
+                field="DATABASE_URL",
+                value=self.engine.url.render_as_string(hide_password=True),
+            )
+
+    def reload_directory(self) -> None:
+        with self.uow() as uow:
+            lots = load_lots(uow.session)
+        self.directory.replace(lots)
+        self.live.configure(lots)
+
+    def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
+        if self.publish_sink is not None:
+            self.publish_sink(topic, payload, retain)
+        if self.publisher is not None:
+            self.publisher(topic, payload, retain)
+
+    def _on_events(self, events: Sequence[DeviceEvent]) -> None:
+        for listener in self.event_listeners:
+            listener(events)
+
+    def start(self) -> "Platform":
+        s = self.settings
+        self.check_schema()
+        self.reload_directory()
+        if s.mqtt_url:
+            self.mqtt_target = MqttTarget.from_url(s.mqtt_url)
+        elif self.with_ingest:
+            self.broker = EmbeddedBroker(port=_embedded_port()).start()
+            self.mqtt_target = MqttTarget.from_url(self.broker.url, v5=False)
+            log.info("embedded MQTT broker on %s", self.broker.url)
+        self.pipeline = IngestPipeline(
+            directory=self.directory, live=self.live, uow_factory=self.uow, publish=self._publish,
+            topic_prefix=s.topic_prefix, settle_s=s.debounce_s, almost_full_ratio=s.almost_full_ratio,
+            clock=self.clock, on_events=self._on_events,
+        )
+        self.pipeline.rebuild()
+        if self.with_ingest:
+            self.publisher = Publisher(self.mqtt_target)
+            self.ingest = MqttIngest(
+                self.pipeline.process, self.mqtt_target, topic_prefix=s.topic_prefix, client_id=s.mqtt_client_id,
+                shared_group="parking" if self.mqtt_target.v5 else None,
+                batch_size=s.ingest_batch_size, flush_ms=s.ingest_flush_ms,
+            ).start()
+            self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
+            self._ticker.start()
+        return self
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.pipeline.tick(self.settings.heartbeat_timeout_s)
+            except Exception:  # keep ticking; the log says what broke
+                log.exception("tick failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ticker:
+            self._ticker.join(5)
+        if self.ingest:
+            self.ingest.stop()
+        if self.publisher:
+            self.publisher.close()
+        if self.broker:
+            self.broker.stop()
+        self.live.close()
+        self.engine.dispose()
+
+
+def _embedded_port() -> int:
+    """1884 when free (1883 is usually a real broker's), else any free port."""
+    import socket
+
+    from sensors.broker import free_port
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", 1884))
+            return 1884
+        except OSError:
+            return free_port()

@@ -1,0 +1,75 @@
+"""Citizen gateway (contract section 4): where are free spaces, and how many."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+
+from parking_core.availability import availability
+from parking_core.errors import LotNotFound
+from parking_core.lots import LotInfo
+from gateways.deps import PlatformDep
+from gateways.schemas import BerthList, BerthRead, ErrorBody, LotDetail, NearbyList, NearbyLot
+
+router = APIRouter(prefix="/v1", tags=["citizen"])
+NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown lot id"}}
+
+
+def _fields(info: LotInfo, live, now: datetime, ratio: float) -> dict:
+    a = availability(info, live, now, almost_full_ratio=ratio)
+    return {
+        "id": info.id, "name": info.name, "kind": info.kind, "lat": info.lat, "lon": info.lon,
+        "free": a.free, "total": a.total, "status": a.status, "updated_at": a.updated_at,
+    }
+
+
+@router.get("/lots/nearby", response_model=NearbyList)
+def nearby(
+    platform: PlatformDep,
+    lat: float = Query(ge=-90, le=90, description="WGS 84 latitude"),
+    lon: float = Query(ge=-180, le=180, description="WGS 84 longitude"),
+    radius_m: float = Query(1000, ge=0, le=50_000),
+    min_free: int = Query(0, ge=0),
+    limit: int = Query(20, ge=1, le=100),
+) -> dict:
+    """Car parks within the radius, nearest first, with their live availability."""
+    found = platform.directory.within(lat, lon, radius_m)
+    now = platform.clock()
+    ratio = platform.settings.almost_full_ratio
+    out = []
+    # read live state in chunks so a dense centre costs a few round trips, not hundreds
+    for start in range(0, len(found), 200):
+        chunk = found[start:start + 200]
+        live = platform.live.lots([info.id for _, info in chunk])
+        for d, info in chunk:
+            row = _fields(info, live.get(info.id), now, ratio)
+            if row["free"] < min_free:
+                continue
+            out.append(NearbyLot(distance_m=round(d, 1), **row))
+            if len(out) >= limit:
+                return {"lots": out}
+    return {"lots": out}
+
+
+@router.get("/lots/{lot_id}", response_model=LotDetail, responses=NOT_FOUND)
+def lot_detail(lot_id: str, platform: PlatformDep) -> LotDetail:
+    info = platform.directory.get(lot_id)
+    if info is None:
+        raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
+    row = _fields(info, platform.live.lot(lot_id), platform.clock(), platform.settings.almost_full_ratio)
+    return LotDetail(
+        **row, operator=info.operator, district=info.district, tariff=info.tariff,
+        shared_hours=str(info.shared_hours) if info.shared_hours else None, berth_sensors=info.has_sensors,
+    )
+
+
+@router.get("/lots/{lot_id}/berths", response_model=BerthList, responses=NOT_FOUND)
+def lot_berths(lot_id: str, platform: PlatformDep) -> dict:
+    """Each berth's state; all `closed` while the lot is outside its shared hours."""
+    info = platform.directory.get(lot_id)
+    if info is None:
+        raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
+    is_open = info.open_at(platform.clock())
+    return {"berths": [
+        BerthRead(id=b.id, status=b.status if is_open else "closed", since=b.since) for b in platform.live.berths(lot_id)
+    ]}

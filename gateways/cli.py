@@ -1,0 +1,188 @@
+"""The `parking` command: run the platform, migrate, import the registry, simulate traffic."""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from parking_core.errors import ParkingError
+from parking_core.settings import Settings, load_settings
+
+app = typer.Typer(help="City parking platform.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+lots_app = typer.Typer(help="The city registry of car parks.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(lots_app, name="lots")
+console = Console(stderr=True)
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ParkingError as exc:
+        _fail(exc)
+
+
+def _fail(exc: ParkingError) -> None:
+    console.print(f"[bold red]error[/]: {exc.message}")
+    raise typer.Exit(2)
+
+
+def _logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations to DATABASE_URL (a SQLite file when unset)."""
+    from parking_core.db import make_engine, schema_revisions, upgrade
+
+    s = _settings()
+    engine = make_engine(s.resolved_database_url())
+    try:
+        upgrade(engine)
+        current, _ = schema_revisions(engine)
+    except ParkingError as exc:
+        _fail(exc)
+    console.print(f"schema at revision [bold]{current}[/] on {engine.url.render_as_string(hide_password=True)}")
+
+
+@lots_app.command("import")
+def lots_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="GeoJSON FeatureCollection")) -> None:
+    """Load or update car parks from a GeoJSON registry file (all or nothing)."""
+    from gateways.bootstrap import Platform
+    from gateways.registry_import import import_registry
+
+    platform = Platform(_settings(), with_ingest=False)
+    try:
+        platform.check_schema()
+        result = import_registry(platform, file.read_bytes())
+    except ParkingError as exc:
+        _fail(exc)
+    finally:
+        platform.stop()
+    console.print(f"imported {file}: {result.created} new, {result.updated} updated car parks, {result.berths} berths")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="HTTP port"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the platform (MQTT ingest and HTTP gateways) with settings from the environment."""
+    _logging(verbose)
+    _run(_settings(), host, port)
+
+
+@app.command()
+def demo(
+    lots: int = typer.Option(3300, help="car parks in the simulated city"),
+    rate: float = typer.Option(300.0, help="simulated device messages per second"),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    seed: int = typer.Option(1),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run everything on embedded defaults with a simulated city publishing over MQTT."""
+    _logging(verbose)
+    from parking_core.db import make_engine, upgrade
+    from sensors.simulator import generate_city
+
+    s = _settings()
+    if not s.database_url:
+        s = s.model_copy(update={"database_url": f"sqlite:///{s.data_dir / 'demo.db'}"})
+    console.print(f"[bold]demo[/]: database {s.resolved_database_url()}, live state {'Redis' if s.redis_url else 'in-process'}, broker {'MQTT_URL' if s.mqtt_url else 'embedded'}")
+    upgrade(make_engine(s.resolved_database_url()))
+    city = generate_city(lots, seed=seed)
+    _run(s, host, port, city=city, rate=rate, seed=seed)
+
+
+def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: float = 0.0, seed: int = 1) -> None:
+    import uvicorn
+
+    from gateways.app import create_app
+    from gateways.bootstrap import Platform
+    from gateways.console import live_panel
+
+    platform = Platform(s)
+    try:
+        if city is not None:
+            from gateways.registry_import import import_registry
+
+            platform.check_schema()
+            result = import_registry(platform, city)
+            console.print(f"city: {result.created + result.updated} car parks, {result.berths} sensor berths")
+        platform.start()
+    except ParkingError as exc:
+        platform.stop()
+        _fail(exc)
+    stop = threading.Event()
+    sim_thread = None
+    if city is not None and rate > 0:
+        from sensors.simulator import run_simulation
+
+        sim_thread = threading.Thread(
+            target=run_simulation, name="simulator", daemon=True,
+            kwargs=dict(target=platform.mqtt_target, city=city, rate=rate, duration_s=None, prefix=s.topic_prefix, seed=seed, progress=False, stop_event=stop),
+        )
+        sim_thread.start()
+    server = uvicorn.Server(uvicorn.Config(create_app(platform), host=host, port=port, log_level="warning", access_log=False))
+    web = threading.Thread(target=server.run, name="http", daemon=True)
+    web.start()
+    console.print(f"API on [bold]http://{host}:{port}[/] (try /v1/lots/nearby?lat=31.2990&lon=120.5853, /docs); MQTT {platform.mqtt_target.host}:{platform.mqtt_target.port}; Ctrl-C stops")
+    try:
+        live_panel(platform, console, stop, until=lambda: not web.is_alive())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.should_exit = True
+        web.join(5)
+        platform.stop()
+        console.print("stopped")
+
+
+@app.command()
+def simulate(
+    lots: int = typer.Option(3300, help="car parks in the simulated city"),
+    rate: float = typer.Option(1000.0, help="messages per second"),
+    duration: Optional[float] = typer.Option(None, help="seconds; runs until Ctrl-C when unset"),
+    seed: int = typer.Option(1),
+    bad_fraction: float = typer.Option(0.0, help="share of malformed messages, to exercise rejection"),
+    write_registry: Optional[Path] = typer.Option(None, help="write the simulated city's registry here and exit"),
+) -> None:
+    """Publish simulated device traffic to MQTT_URL (the platform must have imported the same city)."""
+    import orjson
+
+    from sensors.mqtt import MqttTarget
+    from sensors.simulator import generate_city, run_simulation
+
+    city = generate_city(lots, seed=seed)
+    if write_registry:
+        write_registry.write_bytes(orjson.dumps(city))
+        console.print(f"wrote {len(city['features'])} car parks to {write_registry}")
+        return
+    s = _settings()
+    if not s.mqtt_url:
+        _fail(ParkingError("simulate needs MQTT_URL (mqtt://user:pass@host:port) of the broker the platform listens on", field="MQTT_URL"))
+    counts = run_simulation(MqttTarget.from_url(s.mqtt_url), city, rate=rate, duration_s=duration, prefix=s.topic_prefix, seed=seed, bad_fraction=bad_fraction)
+    console.print(f"published: {counts}")
+
+
+def main() -> None:  # pragma: no cover - the console script
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

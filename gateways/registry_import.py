@@ -1,0 +1,14 @@
+"""Registry import as one use case: validate the whole file, write it in one transaction,
+then refresh the directory and live state so the new lots are served at once."""
+from __future__ import annotations
+
+from parking_core.registry import ImportResult, parse_registry, save_registry
+
+
+def import_registry(platform, data: bytes | str | dict) -> ImportResult:
+    lots = parse_registry(data)
+    with platform.uow() as uow:
+        result = save_registry(uow.session, lots)
+        uow.commit()
+    platform.reload_directory()
+    return result

@@ -1,0 +1,54 @@
+"""Response shapes of the citizen gateway (contract section 4), apart from ORM models."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+Status = Literal["spacesAvailable", "almostFull", "full", "closed", "unknown"]
+
+
+class LotRead(BaseModel):
+    id: str
+    name: str
+    kind: Literal["on_street", "off_street"]
+    lat: float
+    lon: float
+    free: int
+    total: int
+    status: Status
+    updated_at: datetime | None
+
+
+class NearbyLot(LotRead):
+    distance_m: float
+
+
+class LotDetail(LotRead):
+    operator: str
+    district: str
+    tariff: str | None
+    shared_hours: str | None = None
+    berth_sensors: bool = False
+
+
+class NearbyList(BaseModel):
+    lots: list[NearbyLot]
+
+
+class BerthRead(BaseModel):
+    id: str
+    status: Literal["free", "occupied", "unknown", "closed"]
+    since: datetime | None
+
+
+class BerthList(BaseModel):
+    berths: list[BerthRead]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    value: str | int | float | bool | None = None

@@ -1,0 +1,78 @@
+"""The embedded MQTT broker (amqtt) for the zero-setup default: runs on its own thread and loop.
+
+Production uses Mosquitto (see deploy/mosquitto/); this one keeps the demo and quick
+tests free of any server install. It speaks MQTT 3.1.1 with persistent sessions; amqtt
+keeps queued messages only for clients that give a user name, so every client does.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+
+from parking_core.errors import DependencyUnavailable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedBroker:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port or free_port()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broker = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://platform:embedded@{self.host}:{self.port}"
+
+    def start(self) -> "EmbeddedBroker":
+        for name in ("amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self._thread = threading.Thread(target=self._run, name="embedded-mqtt", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(15) or self._error:
+            raise DependencyUnavailable(f"embedded MQTT broker failed to start on {self.host}:{self.port}: {self._error}", field="MQTT_URL")
+        return self
+
+    def _run(self) -> None:
+        from amqtt.broker import Broker
+
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 1000}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}},
+        }
+
+        async def boot() -> None:
+            self._broker = Broker(config)
+            await self._broker.start()
+
+        try:
+            self._loop.run_until_complete(boot())
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        if self._loop is None or self._broker is None:
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+        try:
+            fut.result(10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread:
+                self._thread.join(10)
