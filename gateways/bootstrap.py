@@ -12,12 +12,16 @@ from datetime import datetime, timezone
 
 from sqlalchemy.orm import sessionmaker
 
+from parking_core.availability import Availability
+from billing.tariffs import CompiledTariff
+from billing.tariffs.catalog import load_tariff_catalog
 from parking_core.db import UnitOfWork, make_engine, schema_revisions
 from parking_core.directory import Directory
 from parking_core.errors import ConfigError
-from parking_core.events import DeviceEvent
+from parking_core.events import BerthReported, DeviceEvent, PassageReported
 from parking_core.live import LiveState, open_live_state
 from parking_core.registry import load_lots
+from parking_core.sessions import SessionBook
 from parking_core.settings import Settings
 from sensors.broker import EmbeddedBroker
 from sensors.mqtt import MqttIngest, MqttTarget, Publisher
@@ -33,6 +37,8 @@ class Platform:
     with_ingest: bool = True
     event_listeners: list[Callable[[Sequence[DeviceEvent]], None]] = field(default_factory=list)
     publish_sink: Callable[[str, bytes, bool], None] | None = None  # tests: capture instead of MQTT
+    availability_listeners: list[Callable[[str, Availability], None]] = field(default_factory=list)
+    after_sessions_commit: list[Callable[[], None]] = field(default_factory=list)  # e.g. wake the payment worker
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -40,6 +46,8 @@ class Platform:
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.live: LiveState = open_live_state(s.redis_url, prefix=s.redis_prefix)
         self.directory = Directory()
+        self.sessions = SessionBook(clock=self.clock)
+        self.tariffs: dict[str, CompiledTariff] = load_tariff_catalog(s.tariffs_path)
         self.broker: EmbeddedBroker | None = None
         self.mqtt_target: MqttTarget | None = None
         self.publisher: Publisher | None = None
@@ -74,8 +82,24 @@ class Platform:
             self.publisher(topic, payload, retain)
 
     def _on_events(self, events: Sequence[DeviceEvent]) -> None:
+        self.record_sessions(events)
         for listener in self.event_listeners:
             listener(events)
+
+    def record_sessions(self, events: Sequence[DeviceEvent]) -> None:
+        """Open and close parking sessions (and, through billing's hooks, orders) in one transaction."""
+        relevant = [e for e in events if isinstance(e, PassageReported) or (isinstance(e, BerthReported) and e.plate)]
+        if not relevant:
+            return
+        with self.uow() as uow:
+            self.sessions.apply(uow.session, relevant)
+            uow.commit()
+        for action in self.after_sessions_commit:
+            action()
+
+    def _on_availability(self, lot_id: str, a: Availability) -> None:
+        for listener in self.availability_listeners:
+            listener(lot_id, a)
 
     def start(self) -> "Platform":
         s = self.settings
@@ -90,7 +114,7 @@ class Platform:
         self.pipeline = IngestPipeline(
             directory=self.directory, live=self.live, uow_factory=self.uow, publish=self._publish,
             topic_prefix=s.topic_prefix, settle_s=s.debounce_s, almost_full_ratio=s.almost_full_ratio,
-            clock=self.clock, on_events=self._on_events,
+            clock=self.clock, on_events=self._on_events, on_availability=self._on_availability,
         )
         self.pipeline.rebuild()
         if self.with_ingest:

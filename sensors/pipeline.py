@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +80,7 @@ class IngestPipeline:
         almost_full_ratio: float = 0.1,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_events: Callable[[Sequence[DeviceEvent]], None] | None = None,
+        on_availability: Callable[[str, Availability], None] | None = None,
         max_retry_wait_s: float = 5.0,
     ) -> None:
         self.directory = directory
@@ -92,6 +92,7 @@ class IngestPipeline:
         self.almost_full_ratio = almost_full_ratio
         self.clock = clock
         self.on_events = on_events
+        self.on_availability = on_availability
         self.stats = IngestStats()
         self._last_published: dict[str, tuple[int, int, str]] = {}
         self._lock = threading.Lock()
@@ -125,9 +126,9 @@ class IngestPipeline:
             self._publish_changes(changes, now)
             for rej in rejections:
                 self._reject(rej, now)
-            self.stats.batches += 1
             if self.on_events and events:
-                self.on_events(events)
+                self._retry(lambda: self.on_events(events))
+            self.stats.batches += 1
 
     def _unknown(self, ev: DeviceEvent) -> str | None:
         if ev.lot_id not in self.directory.lots:
@@ -212,6 +213,8 @@ class IngestPipeline:
         for lot_id, _, a in changes:
             self.publish(f"{self.prefix}/lots/{lot_id}/availability", orjson.dumps(a.as_message(now)), True)
             self.stats.published += 1
+            if self.on_availability is not None:
+                self.on_availability(lot_id, a)
 
     def _reject(self, rej: Rejection, now: datetime) -> None:
         self.stats.rejected += 1
@@ -224,6 +227,3 @@ class IngestPipeline:
         body = {"topic": rej.topic, "payload": shown, "reason": rej.reason, "ts": now.isoformat()}
         self.publish(f"{self.prefix}/rejected/{rej.lot_id}", orjson.dumps(body), False)
 
-
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000

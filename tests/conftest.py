@@ -134,3 +134,60 @@ def make_platform(backend_env):
     yield build
     for p in made:
         p.stop()
+
+
+@pytest.fixture
+def api(make_platform):
+    """(platform, TestClient) over the small city; the platform's clock is frozen."""
+    from fastapi.testclient import TestClient
+
+    from gateways.app import create_app
+
+    def build(**kw):
+        platform = make_platform(**kw)
+        return platform, TestClient(create_app(platform))
+
+    return build
+
+
+SHIPPED_MOSQUITTO_CONF = __import__("pathlib").Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "mosquitto.conf"
+_TEST_OVERRIDES = ("listener", "port", "persistence_location", "password_file", "acl_file", "allow_anonymous", "log_dest", "pid_file", "log_type")
+
+
+@pytest.fixture
+def shipped_mosquitto(tmp_path):
+    """A real Mosquitto running the project's shipped config (queue limits and persistence as
+    shipped; listener, auth and paths made local to the test). Yields its mqtt:// URL."""
+    import shutil
+    import subprocess
+    import time
+
+    from sensors.broker import free_port
+
+    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+    if binary is None:
+        msg = "the mosquitto binary is not installed (Debian package mosquitto)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    port = free_port()
+    kept = [ln for ln in SHIPPED_MOSQUITTO_CONF.read_text().splitlines() if ln.split(" ", 1)[0] not in _TEST_OVERRIDES]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("\n".join(kept + [
+        f"listener {port} 127.0.0.1", "allow_anonymous true", f"persistence_location {tmp_path}/",
+        f"log_dest file {tmp_path}/mosquitto.log",
+    ]) + "\n")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail(f"mosquitto with the shipped config did not start: {proc.stderr.read().decode()}")
+    yield f"mqtt://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)

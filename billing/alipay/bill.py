@@ -291,7 +291,10 @@ def _row_cells(index: int, row: BillRow) -> list[str]:
         value = getattr(row, name)
         where = f"rows[{index}].{name}"
         if name.endswith("_fen"):
-            cells.append(fen_to_yuan(value, field=where))
+            try:
+                cells.append(fen_to_yuan(value, field=where))
+            except WireFormatError as exc:
+                raise BillWriteError(exc.message, field=where, value=repr(value)) from None
         elif name in ("created_at", "completed_at"):
             if value is None and name == "completed_at":
                 cells.append("")

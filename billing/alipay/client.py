@@ -1,15 +1,17 @@
 """The platform's one road to Alipay: the official SDK client (with a port-honouring transport seam) and typed calls on it."""
 from __future__ import annotations
 
+import functools
 import http.client
 import json
+import logging
 import os
 import re
 import ssl
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -45,6 +47,8 @@ from alipay.aop.api.util.WebUtils import MultiPartForm, url_encode
 from billing.alipay.signing import load_public_key, private_pkcs1_pem, public_pem_of
 from billing.alipay.wire import WireFormatError, fen_to_yuan, parse_time, yuan_to_fen
 from parking_core.errors import ConfigError, InvalidInput, ParkingError
+
+log = logging.getLogger(__name__)
 
 PRODUCTION_GATEWAY = "https://openapi.alipay.com/gateway.do"
 MAX_AMOUNT_FEN = 100_000_000_00  # Alipay's ceiling for one trade: 100,000,000.00 yuan
@@ -261,7 +265,16 @@ def build_client(settings: AlipaySettings, *, logger: Any = None) -> AlipayClien
     config.charset = "utf-8"
     config.format = "json"
     config.timeout = settings.timeout_s
+    _warn_if_not_shanghai_time()
     return AlipayClient(config, settings, logger)
+
+
+@functools.cache
+def _warn_if_not_shanghai_time() -> None:
+    """The SDK stamps `timestamp` with the host's local wall clock; Alipay reads it as Asia/Shanghai."""
+    if datetime.now().astimezone().utcoffset() != timedelta(hours=8):
+        log.warning("host time zone is not UTC+8: the Alipay SDK stamps requests with the host's local wall clock, "
+                    "while Alipay expects Asia/Shanghai; run the platform with TZ=Asia/Shanghai")
 
 
 # ---- typed results (amounts in fen, times aware) -------------------------------------------------
@@ -470,7 +483,10 @@ def bill_download_url(client: AlipayClient, *, bill_date: date, bill_type: str =
 def download_bill(client: AlipayClient, *, bill_date: date, bill_type: str = "trade") -> bytes:
     """The bill zip of one day: asks for its URL, then fetches it at once (the URL expires within about 30 s)."""
     url = bill_download_url(client, bill_date=bill_date, bill_type=bill_type)
-    _check_url(url, "bill_download_url")
+    try:
+        _check_url(url, "bill_download_url")
+    except ConfigError:
+        raise AlipayResponseInvalid(f"bill_download_url is not an http(s) URL: {url!r}", field="bill_download_url", value=url) from None
     status, body = http_exchange("GET", url, timeout_s=client.settings.timeout_s)
     if status != 200:
         raise AlipayUnavailable(f"bill download answered HTTP {status}", field="bill_download_url", value=url.split("?")[0])

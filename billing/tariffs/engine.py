@@ -65,7 +65,7 @@ class CompiledTariff:
         nev = rules.new_energy
         self.nev_free_s = nev.free_minutes * 60 if nev else 0
         self.nev_keep_percent = 100 - nev.discount_percent if nev else 100
-        spans = sorted((p.minutes, p) for p in rules.periods)
+        spans = sorted((p.span, p) for p in rules.periods)
         pieces: list[tuple[int, int, int, object]] = []  # (start min, end min, occurrence end min, period)
         for (start, length), period in spans:
             if start + length <= 1440:
@@ -85,10 +85,10 @@ def _piece(rules: TariffRuleSet, start: int, end: int, occurrence_end: int, peri
     """(end s, occurrence end s, unit s, rate, first unit s, first rate, flat, label) of one stretch of the day."""
     def price(name: str) -> int | None:
         small = getattr(period, name)
-        own = getattr(period.large, name) if large and period.large else None
-        if own is not None or small is None or not large:
-            return own if own is not None else small
-        return small * rules.large_multiplier_percent // 100
+        if not large or small is None:
+            return small
+        own = getattr(period.large, name) if period.large else None
+        return own if own is not None else small * rules.large_multiplier_percent // 100
 
     first = rules.first_window
     return (

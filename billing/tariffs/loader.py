@@ -16,6 +16,7 @@ from parking_core.errors import InvalidInput
 Source = str | bytes | Path | Mapping | list
 
 _INT = "tag:yaml.org,2002:int"
+_SUBFIELD = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (.*)$", re.S)
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -80,15 +81,22 @@ def _data(source: Source) -> Any:
         return source
     if isinstance(source, Path):
         try:
-            text = source.read_text(encoding="utf-8")
+            raw = source.read_bytes()
         except OSError as exc:
             raise InvalidInput(f"source: cannot read {source}: {exc.strerror}", field="source", value=str(source))
-        return _parse(text, str(source), as_json=source.suffix.lower() == ".json")
+        return _parse(_utf8(raw, str(source)), str(source), as_json=source.suffix.lower() == ".json")
     if isinstance(source, bytes):
-        source = source.decode("utf-8")
+        source = _utf8(source, "text")
     if isinstance(source, str):
         return _parse(source, "text", as_json=source.lstrip().startswith(("{", "[")))
     raise InvalidInput(f"source: expected text, a Path or parsed data, got {type(source).__name__}", field="source")
+
+
+def _utf8(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"source: {where} is not UTF-8 (byte {exc.start})", field="source", value=where) from None
 
 
 def _parse(text: str, where: str, *, as_json: bool) -> Any:
@@ -115,8 +123,12 @@ def _validate(item: Any, prefix: str) -> TariffRuleSet | list[tuple[str, str, An
         named = f" (tariff {tariff_id!r})" if isinstance(tariff_id, str) else ""
         problems = []
         for err in exc.errors(include_url=False):
-            path = _path(prefix, err["loc"])
-            problems.append((path, f"{path}: {_reason(err)}{named}", err.get("input")))
+            loc, reason = err["loc"], _reason(err)
+            sub = _SUBFIELD.match(reason) if err["type"] == "value_error" else None
+            if sub:  # a check across fields names the one it blames first: "large.rate_fen: 50 is below ..."
+                loc, reason = (*loc, sub[1]), sub[2]
+            path = _path(prefix, loc)
+            problems.append((path, f"{path}: {reason}{named}", err.get("input") if not sub else None))
         return problems
 
 

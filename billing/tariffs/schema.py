@@ -63,7 +63,7 @@ class Period(_Rules):
         if self.flat_fen is not None:
             for name in ("unit_minutes", "first_rate_fen"):
                 if getattr(self, name) is not None:
-                    raise ValueError(f"{name} does not apply to a flat period (flat_fen {self.flat_fen})")
+                    raise ValueError(f"{name}: {getattr(self, name)} does not apply to a flat period (flat_fen {self.flat_fen})")
         if self.large is not None:
             self._check_large(self.large)
         return self
@@ -74,13 +74,13 @@ class Period(_Rules):
             if own is None:
                 continue
             if small is None:
-                raise ValueError(f"large.{name} {own} is set but the period has no {name}")
+                raise ValueError(f"large.{name}: {own} is set but the period has no {name}")
             if own < small:
                 raise ValueError(f"large.{name}: {own} is below the small-vehicle {name} {small}")
 
     @property
-    def minutes(self) -> tuple[int, int]:
-        """(start, length) in minutes; an end equal to the start means the whole day."""
+    def span(self) -> tuple[int, int]:
+        """(start minute of the day, length in minutes); an end equal to the start means the whole day."""
         start = clock_minutes(self.start)
         return start, (clock_minutes(self.end) - start) % 1440 or 1440
 
@@ -94,7 +94,7 @@ class FirstWindow(_Rules):
     @model_validator(mode="after")
     def _whole_units(self) -> FirstWindow:
         if self.minutes % self.unit_minutes:
-            raise ValueError(f"minutes {self.minutes} is not a whole number of unit_minutes {self.unit_minutes}")
+            raise ValueError(f"minutes: {self.minutes} is not a whole number of unit_minutes {self.unit_minutes}")
         return self
 
 
@@ -102,7 +102,7 @@ class NewEnergy(_Rules):
     """Concessions for new-energy (green plate) vehicles."""
 
     discount_percent: Percent = 0
-    free_minutes: Annotated[int, Field(strict=True, ge=0, le=10080)] = 0
+    free_minutes: Annotated[int, Field(strict=True, ge=0, le=1440)] = 0
 
 
 class TariffRuleSet(_Rules):
@@ -128,7 +128,7 @@ class TariffRuleSet(_Rules):
     @field_validator("periods")
     @classmethod
     def _tile_the_day(cls, periods: list[Period]) -> list[Period]:
-        spans = sorted((p.minutes[0], p.minutes[1], i) for i, p in enumerate(periods))
+        spans = sorted((*p.span, i) for i, p in enumerate(periods))
         covered = sum(length for _, length, _ in spans)
         for (start, length, i), (next_start, _, j) in zip(spans, spans[1:] + spans[:1]):
             end = (start + length) % 1440
@@ -147,12 +147,13 @@ class TariffRuleSet(_Rules):
     def _consistent(self) -> TariffRuleSet:
         with_first = [i for i, p in enumerate(self.periods) if p.first_rate_fen is not None]
         if self.first_window is None and with_first:
-            raise ValueError(f"periods[{with_first[0]}].first_rate_fen is set but first_window is missing")
+            first = self.periods[with_first[0]].first_rate_fen
+            raise ValueError(f"periods[{with_first[0]}].first_rate_fen: {first} is set but first_window is missing")
         if self.first_window is not None and not with_first:
-            raise ValueError("first_window is set but no period has a first_rate_fen")
+            raise ValueError("first_window: is set but no period has a first_rate_fen")
         if self.large_cap_fen is not None:
             if self.cap_fen is None:
-                raise ValueError(f"large_cap_fen {self.large_cap_fen} is set but cap_fen is missing")
+                raise ValueError(f"large_cap_fen: {self.large_cap_fen} is set but cap_fen is missing")
             if self.large_cap_fen < self.cap_fen:
                 raise ValueError(f"large_cap_fen: {self.large_cap_fen} is below cap_fen {self.cap_fen}")
         return self

@@ -76,11 +76,12 @@ class LocalAlipayGateway:
 
     def sign_agreement(self, *, external_agreement_no: str, notify_url: str | None = None, sign_scene: str = "DEFAULT|DEFAULT",
                        external_logon_id: str = "", alipay_user_id: str | None = None) -> Agreement:
-        """The driver signs on Alipay's page: the agreement becomes NORMAL and dut_user_sign is notified."""
-        agreement = self.ledger.sign_agreement(
+        """The driver signs on Alipay's page: a new NORMAL agreement is notified as dut_user_sign; signing again changes nothing."""
+        agreement, created = self.ledger.sign_agreement(
             external_agreement_no=external_agreement_no, sign_scene=sign_scene, personal_product_code="GENERAL_WITHHOLDING_P",
             external_logon_id=external_logon_id, notify_url=notify_url, alipay_user_id=alipay_user_id)
-        self._notify_agreement(agreement, "dut_user_sign")
+        if created:
+            self._notify_agreement(agreement, "dut_user_sign")
         return agreement
 
     def stop_agreement(self, agreement_no: str) -> Agreement:

@@ -112,12 +112,13 @@ class Ledger:
     # -- agreements --
 
     def sign_agreement(self, *, external_agreement_no: str, sign_scene: str, personal_product_code: str,
-                       external_logon_id: str = "", notify_url: str | None = None, alipay_user_id: str | None = None) -> Agreement:
-        """A NORMAL agreement for this external number; signing again returns the one already in force."""
+                       external_logon_id: str = "", notify_url: str | None = None,
+                       alipay_user_id: str | None = None) -> tuple[Agreement, bool]:
+        """A NORMAL agreement for this external number, and whether it is new (signing again returns the one in force)."""
         with self.lock:
             for agreement in self.agreements.values():
                 if agreement.external_agreement_no == external_agreement_no and agreement.status == "NORMAL":
-                    return agreement
+                    return agreement, False
             moment = now()
             seq = self._next()
             user = alipay_user_id or f"2088{seq:012d}"
@@ -128,7 +129,7 @@ class Ledger:
                 valid_time=moment, invalid_time=_FOREVER, notify_url=notify_url,
             )
             self.agreements[agreement.agreement_no] = agreement
-            return agreement
+            return agreement, True
 
     def stop_agreement(self, agreement_no: str) -> Agreement:
         with self.lock:

@@ -3,21 +3,37 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from parking_core.models import Base
+from parking_core.model_registry import import_all_models
+
+import_all_models()
 
 config = context.config
 target_metadata = Base.metadata
 
 
+def render_item(type_, obj, autogen_context):  # noqa: ANN001
+    """Render our UTC datetime type as `UTCDateTime()` in generated migrations."""
+    from parking_core.models import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("from parking_core.models import UTCDateTime")
+        return "UTCDateTime()"
+    return False
+
+
+OPTIONS = dict(target_metadata=target_metadata, render_as_batch=True, render_item=render_item)
+
+
 def run() -> None:
     conn = config.attributes.get("connection")
     if conn is not None:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=conn, **OPTIONS)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(config.get_main_option("sqlalchemy.url"))
     with engine.begin() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=connection, **OPTIONS)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -99,6 +99,8 @@ def test_nantong_onstreet(entered, exited, kw, expected):
     (at(1, 18, 30), at(2, 8, 5), 800),          # + the office-hours unit starting 08:00
     (at(1, 17, 30), at(1, 18, 10), 500),        # an office-hours unit starting 17:30 runs to 18:30
     (at(1, 17, 30), at(1, 18, 40), 800),        # the next unit starts 18:30 in shared hours: flat 300
+    (at(1, 18, 30), at(2, 8), 300),             # leaving at 08:00 sharp starts no office-hours unit
+    (at(1, 18, 30), at(2, 8, 0, 1), 800),       # one second later it has started
 ])
 def test_shared_lot(entered, exited, expected):
     assert fee("tongzhou_shared_lot", entered, exited) == expected
@@ -232,3 +234,42 @@ def test_breakdown_shows_lost_free_minutes_and_new_energy_concessions():
     ]
     half = compute_fee(example("suzhou_offstreet"), entered_at=at(1, 10), exited_at=at(1, 13, 10), new_energy=True)
     assert [(line.label, line.fen) for line in half.breakdown][-1] == ("new-energy discount 50%", -300)
+
+
+def test_a_unit_starting_just_before_the_24h_mark_counts_in_the_first_window():
+    # 100 per hour from 10:00, flat 50 for 00:00-10:00, cap 1000 per 24 h from entry at 10:00:30.
+    # Units start 10:00:30..23:00:30 (14 x 100); the 23:00:30 one runs to 00:00:30, the flat one to 10:00:00;
+    # the next starts 10:00:00, 30 s before the first window closes: 1400 + 50 + 100 = 1550 -> 1000, nothing more.
+    tariff = compile_tariff(rules(cap_fen=1000, periods=[
+        {"label": "morning", "start": "00:00", "end": "10:00", "flat_fen": 50},
+        {"label": "day", "start": "10:00", "end": "24:00", "rate_fen": 100},
+    ]))
+    got = compute_fee(tariff, entered_at=at(1, 10, 0, 30), exited_at=at(2, 10, 0, 40))
+    assert got.amount_fen == 1000
+
+
+def test_days_that_repeat_every_third_day():
+    # 00:00-10:07 at 100 per 2 h, 10:07-24:00 at 10 per 45 min; calendar days; entry 00:07 on the 1st.
+    # A day whose first unit starts at 00:07 has 2-hour units at 00:07..08:07 (5 = 500), 45-min units from
+    # 10:07 to 23:37 (19 = 190), and its last unit runs to 00:22: 690. The next day starts at 00:22: 5 units to
+    # 08:22, 45-min units 10:22..23:52 (19): 690, running to 00:37. Then 00:37: 5 units, 45-min units
+    # 10:37..23:22 (18): 680, running to 00:07 - the first day again. 30 days = 10 x (690 + 690 + 680) = 20600;
+    # one minute into the 31st day its 00:07 unit has started: + 100.
+    tariff = compile_tariff(rules(cap_mode="calendar_day", periods=[
+        {"label": "night", "start": "00:00", "end": "10:07", "unit_minutes": 120, "rate_fen": 100},
+        {"label": "day", "start": "10:07", "end": "24:00", "unit_minutes": 45, "rate_fen": 10},
+    ]))
+    for exited, expected in ((at(31, 0), 20600), (at(31, 0, 8), 20700), (at(30, 23, 59), 20600)):
+        got = compute_fee(tariff, entered_at=at(1, 0, 7), exited_at=exited)
+        assert got.amount_fen == expected
+        assert sum(line.fen for line in got.breakdown) == expected
+
+
+def test_new_energy_free_time_past_midnight_does_not_repeat():
+    # 100 per hour all day, calendar days, new-energy vehicles free for 2 h; entry 23:00 on the 1st.
+    # 1st: the 23:00 unit is free: 0. 2nd: 00:00 free, 01:00..23:00 = 23 x 100 = 2300. 3rd and 4th: 24 units
+    # = 2400 each. 5th until 23:00: 00:00..22:00 = 23 units = 2300. 9400 in all: the 2nd day is not the pattern.
+    tariff = compile_tariff(rules(cap_mode="calendar_day", new_energy={"free_minutes": 120}, periods=[
+        {"label": "all day", "start": "00:00", "end": "00:00", "rate_fen": 100}]))
+    got = compute_fee(tariff, entered_at=at(1, 23), exited_at=at(5, 23), new_energy=True)
+    assert got.amount_fen == 9400
