@@ -88,7 +88,7 @@ class Platform:
 
     def record_sessions(self, events: Sequence[DeviceEvent]) -> None:
         """Open and close parking sessions (and, through billing's hooks, orders) in one transaction."""
-        relevant = [e for e in events if isinstance(e, PassageReported) or (isinstance(e, BerthReported) and e.plate)]
+        relevant = [e for e in events if isinstance(e, (PassageReported, BerthReported))]
         if not relevant:
             return
         with self.uow() as uow:

@@ -59,7 +59,8 @@ def validate_plate(s: str, color: str | None = None) -> Plate:
     """Normalise and check a mainland plate; the error names the rule the plate breaks."""
     number = normalize_plate(s)
     if color is not None and color not in COLORS:
-        raise InvalidInput(f"plate_color: {color!r} is not one of {', '.join(COLORS)}", field="plate_color", value=color)
+        raise InvalidInput(f"plate_color: {color!r} is not one of {', '.join(COLORS)}",
+                           field="plate_color", value=color)
     if not number:
         raise InvalidInput("plate: is empty", field="plate", value=s)
     if number[0] not in PROVINCES:
@@ -86,7 +87,8 @@ def _kind(number: str, raw: str) -> PlateKind:
         kind = "new_energy"
     else:
         raise InvalidInput(
-            f"plate: {number!r} has {len(number)} characters; a plate has 7 (8 for new-energy)", field="plate", value=raw
+            f"plate: {number!r} has {len(number)} characters; a plate has 7 (8 for new-energy)",
+            field="plate", value=raw,
         )
     wrong = [c for c in serial if c not in SERIAL]
     if wrong:

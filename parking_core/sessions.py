@@ -40,15 +40,28 @@ class SessionBook:
 
     # -- device events ----------------------------------------------------------------------
     def apply(self, db: Session, events: Sequence[DeviceEvent]) -> None:
-        """Apply passages and plate-reading berth reports; safe to call again with the same events."""
+        """Apply passages and video-berth reports; safe to call again with the same events."""
+        frees = [ev for ev in events if isinstance(ev, BerthReported) and not ev.occupied]
+        watched = self._berths_with_open_sessions(db, frees)
         for ev in events:
             if isinstance(ev, PassageReported):
                 if ev.direction == "in":
                     self._entry(db, ev.lot_id, ev.plate, ev.plate_color, ev.ts, ev.dedupe_key, source="gate")
                 else:
                     self._exit(db, ev.lot_id, ev.plate, ev.ts, ev.dedupe_key)
-            elif isinstance(ev, BerthReported) and ev.plate is not None:
+            elif isinstance(ev, BerthReported) and (ev.plate is not None or (ev.lot_id, ev.berth_id) in watched):
                 self._berth(db, ev)
+                watched.add((ev.lot_id, ev.berth_id))
+
+    @staticmethod
+    def _berths_with_open_sessions(db: Session, frees: Sequence[BerthReported]) -> set[tuple[str, str]]:
+        """One query per batch: which of these berths hold an open video-berth session."""
+        if not frees:
+            return set()
+        lots = {ev.lot_id for ev in frees}
+        rows = db.execute(select(ParkingSession.lot_id, ParkingSession.berth_id).where(
+            ParkingSession.lot_id.in_(lots), ParkingSession.source == "berth", ParkingSession.status == "open"))
+        return {(lot, berth) for lot, berth in rows}
 
     def _find(self, db: Session, lot_id: str, **where) -> ParkingSession | None:
         q = select(ParkingSession).where(ParkingSession.lot_id == lot_id)

@@ -63,7 +63,8 @@ class Period(_Rules):
         if self.flat_fen is not None:
             for name in ("unit_minutes", "first_rate_fen"):
                 if getattr(self, name) is not None:
-                    raise ValueError(f"{name}: {getattr(self, name)} does not apply to a flat period (flat_fen {self.flat_fen})")
+                    given = getattr(self, name)
+                    raise ValueError(f"{name}: {given} does not apply to a flat period (flat_fen {self.flat_fen})")
         if self.large is not None:
             self._check_large(self.large)
         return self
