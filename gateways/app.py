@@ -4,8 +4,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateways import citizen, health
+from gateways import driver_accounts, operator_disputes
+from gateways import lots_list, pages, stream
+from gateways import opendata, signs
 from gateways.bootstrap import Platform
+from gateways.caching import CachingMiddleware
 from gateways.errors import install_error_handlers
+from gateways.ratelimit import RateLimiter, RateLimitMiddleware
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -18,4 +23,13 @@ def create_app(platform: Platform) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(citizen.router)
+    app.include_router(driver_accounts.router)
+    app.include_router(operator_disputes.router)
+    app.include_router(lots_list.router)
+    stream.include(app)
+    pages.mount(app)
+    app.include_router(opendata.router)
+    app.include_router(signs.router)
+    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_env())
+    app.add_middleware(CachingMiddleware)  # outermost: 429s and errors get no-store too
     return app

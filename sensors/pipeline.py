@@ -116,8 +116,7 @@ class IngestPipeline:
                     continue
                 events.append(item)
             self.stats.received += len(messages)
-            self._retry(self._ensure_live_state)
-            results = self._retry(lambda: self.live.apply(events, settle_s=self.settle_s, now=now.timestamp()))
+            results = self._retry(lambda: self._apply_live(events, now))
             changed = {ev.lot_id for ev, (_, ch) in zip(events, results) if ch}
             changes = self._availability_changes(changed, now)
             self._retry(lambda: self._log(events, changes, now))
@@ -163,8 +162,7 @@ class IngestPipeline:
         with self._lock:
             now = self.clock()
             t = now.timestamp()
-            self._retry(self._ensure_live_state)
-            changed = self._retry(lambda: self.live.promote_due(t) | self.live.sweep_silent(t - heartbeat_timeout_s))
+            changed = self._retry(lambda: self._ensure_live_state() or self.live.promote_due(t) | self.live.sweep_silent(t - heartbeat_timeout_s))
             changed |= {i for i, info in self.directory.lots.items() if info.shared_hours is not None}
             changes = self._availability_changes(changed, now)
             if changes:
@@ -176,6 +174,11 @@ class IngestPipeline:
     def _ensure_live_state(self) -> None:
         if not self.live.is_configured():
             self.rebuild()
+
+    def _apply_live(self, events: Sequence[DeviceEvent], now: datetime) -> list:
+        """Apply, rebuilding first if the store lost its data; LiveStateLost makes the retry rebuild."""
+        self._ensure_live_state()
+        return self.live.apply(events, settle_s=self.settle_s, now=now.timestamp())
 
     def rebuild(self) -> int:
         """Refill live state from the registry and the event log (a restart, a lost Redis)."""

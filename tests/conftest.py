@@ -191,3 +191,46 @@ def shipped_mosquitto(tmp_path):
     yield f"mqtt://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of the test's own on a free port, so the test may restart it. Yields a
+    controller with .url, .stop() and .start()."""
+    import shutil
+    import subprocess
+    import time
+
+    from sensors.broker import free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        msg = "redis-server is not installed (Debian package redis-server)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    port = free_port()
+
+    class Ctl:
+        url = f"redis://127.0.0.1:{port}/0"
+        proc = None
+
+        def start(self):
+            self.proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            pytest.fail("own redis-server did not start")
+
+        def stop(self):
+            self.proc.kill()
+            self.proc.wait(5)
+
+    ctl = Ctl()
+    ctl.start()
+    yield ctl
+    ctl.stop()

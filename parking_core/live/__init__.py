@@ -1,7 +1,7 @@
 """Live availability: one interface, two backends (in-process and Redis), chosen by URL."""
 from __future__ import annotations
 
-from parking_core.live.base import BerthView, LiveLot, LiveState, Outcome
+from parking_core.live.base import BerthView, LiveLot, LiveState, LiveStateLost, Outcome
 
 
 def open_live_state(redis_url: str | None, *, prefix: str = "parking:") -> LiveState:
@@ -15,4 +15,4 @@ def open_live_state(redis_url: str | None, *, prefix: str = "parking:") -> LiveS
     return MemoryLiveState()
 
 
-__all__ = ["BerthView", "LiveLot", "LiveState", "Outcome", "open_live_state"]
+__all__ = ["BerthView", "LiveLot", "LiveState", "LiveStateLost", "Outcome", "open_live_state"]

@@ -1,8 +1,9 @@
 -- Applies a batch of device events atomically; the rules mirror parking_core/live/memory.py.
 -- ARGV: prefix, settle_s, now, events JSON. Returns a flat list: outcome code, changed flag.
 local P, settle, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local events = cjson.decode(ARGV[4])
 local SEP = "\31"
+if redis.call("EXISTS", P .. "ready") == 0 then return {"LOST"} end
+local events = cjson.decode(ARGV[4])
 
 local function eff(state, stale)
   if stale == "1" or state == "" then return "U" end

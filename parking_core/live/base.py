@@ -17,6 +17,10 @@ from parking_core.events import DeviceEvent
 from parking_core.lots import LotInfo
 
 
+class LiveStateLost(ConnectionError):
+    """The store lost its data (a Redis restart): rebuild, then try again."""
+
+
 class Outcome(str, enum.Enum):
     APPLIED = "applied"  # changed live state
     PENDING = "pending"  # a berth change waiting to settle

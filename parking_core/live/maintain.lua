@@ -3,6 +3,7 @@
 local P, mode, t = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local SEP = "\31"
 local changed = {}
+if redis.call("EXISTS", P .. "ready") == 0 then return {"LOST"} end
 
 local function eff(state, stale)
   if stale == "1" or state == "" then return "U" end

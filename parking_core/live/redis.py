@@ -14,7 +14,7 @@ import redis
 
 from parking_core.clock import local
 from parking_core.events import BerthReported, CountsReported, DeviceEvent, HeartbeatReported, PassageReported
-from parking_core.live.base import BerthView, LiveLot, LiveState, Outcome, to_dt
+from parking_core.live.base import BerthView, LiveLot, LiveState, LiveStateLost, Outcome, to_dt
 from parking_core.lots import LotInfo
 
 _HERE = Path(__file__).parent
@@ -96,13 +96,21 @@ class RedisLiveState(LiveState):
             return []
         payload = orjson.dumps([_encode(e) for e in events]).decode()
         flat = self._apply(args=[self.p, settle_s, round(now, 3), payload])
+        if flat == ["LOST"]:
+            raise LiveStateLost("Redis lost the live state")
         return [(_CODES[flat[i]], bool(int(flat[i + 1]))) for i in range(0, len(flat), 2)]
 
+    def _run_maintain(self, mode: str, t: float) -> set[str]:
+        out = self._maintain(args=[self.p, mode, round(t, 3)])
+        if out == ["LOST"]:
+            raise LiveStateLost("Redis lost the live state")
+        return set(out)
+
     def promote_due(self, now: float) -> set[str]:
-        return set(self._maintain(args=[self.p, "due", round(now, 3)]))
+        return self._run_maintain("due", now)
 
     def sweep_silent(self, cutoff: float) -> set[str]:
-        return set(self._maintain(args=[self.p, "sweep", round(cutoff, 3)]))
+        return self._run_maintain("sweep", cutoff)
 
     @staticmethod
     def _view(vals: list) -> LiveLot | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 import uuid
@@ -134,12 +135,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--speed", type=float, default=1.0)
     ap.add_argument("--bad-fraction", type=float, default=0.0)
+    ap.add_argument("--quiet", action="store_true", help="no live progress line")
     a = ap.parse_args()
     counts = run_simulation(
         MqttTarget.from_url(a.url), generate_city(a.lots, seed=a.seed), rate=a.rate, duration_s=a.duration,
-        prefix=a.prefix, seed=a.seed, speed=a.speed, bad_fraction=a.bad_fraction,
+        prefix=a.prefix, seed=a.seed, speed=a.speed, bad_fraction=a.bad_fraction, progress=not a.quiet,
     )
-    Console().print(counts)
+    print(json.dumps(counts))
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def test_configured_charge_failure_is_a_typed_refusal_and_a_retry_can_succeed(ga
 
 def test_processing_charge_settles_later_with_a_notification(gateway, client, receiver):
     agreement = gateway.sign_agreement("USER-1")
-    gateway.add_charge_rule(ChargeRule(outcome="processing", settle_after_s=0.05))
+    gateway.add_charge_rule(ChargeRule(outcome="processing", settle_after_s=1.0))
     result = trade_pay_withholding(client, out_trade_no="ORD-4", amount_fen=300, subject="停车费", agreement_no=agreement.agreement_no)
     assert result.status == "processing" and result.gmt_payment is None
     assert trade_query(client, out_trade_no="ORD-4").trade_status == "WAIT_BUYER_PAY"

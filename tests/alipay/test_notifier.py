@@ -97,10 +97,11 @@ def test_trade_finished_follows_success_for_the_same_trade(app_keys, alipay_keys
         client = build_client(gateway.client_settings(app_private_key_pem=app_keys.private_pem, notify_url=receiver.url))
         paid = _pay(gateway, client)
         forms = gateway.wait_for(lambda: len(receiver.received()) >= 2 and receiver.received())
-        notes = [verify_notification(f, alipay_public_key_pem=alipay_keys.public_pem, app_id=gateway.app_id) for f in forms]
-        assert [n.trade_status for n in notes] == ["TRADE_SUCCESS", "TRADE_FINISHED"]
-        assert {n.trade_no for n in notes} == {paid.trade_no} and notes[0].notify_id != notes[1].notify_id
-        assert notes[1].total_amount_fen == 1250  # the same money, not a second payment
+        notes = {n.trade_status: n for n in (verify_notification(f, alipay_public_key_pem=alipay_keys.public_pem,
+                                                                 app_id=gateway.app_id) for f in forms)}
+        success, finished = notes["TRADE_SUCCESS"], notes["TRADE_FINISHED"]
+        assert success.trade_no == finished.trade_no == paid.trade_no and success.notify_id != finished.notify_id
+        assert finished.total_amount_fen == 1250  # the same money, not a second payment
 
 
 def test_refunds_are_notified_with_cumulative_refund_fee(gateway, client, receiver, alipay_keys):

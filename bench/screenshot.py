@@ -1,0 +1,62 @@
+"""Take docs/screenshot.png: the citizen map of a simulated city in headless Chromium, as a person sees it.
+
+Run from the repository root: python bench/screenshot.py [--lots 800] [--out docs/screenshot.png]
+Needs Debian's chromium at /usr/bin/chromium, a CJK font (fonts-wqy-microhei) and the python package playwright.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the test helpers: a city with every colour, an in-process server
+
+from gateways.app import create_app  # noqa: E402
+from gateways.bootstrap import Platform  # noqa: E402
+from gateways.registry_import import import_registry  # noqa: E402
+from parking_core.db import upgrade  # noqa: E402
+from parking_core.settings import load_settings  # noqa: E402
+from sensors.simulator import generate_city  # noqa: E402
+from tests.browser.city import fill_city  # noqa: E402
+from tests.browser.server import serving  # noqa: E402
+from tests.browser.test_page import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--lots", type=int, default=800)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        platform = Platform(load_settings(DATABASE_URL=f"sqlite:///{tmp}/city.db"), with_ingest=False)
+        upgrade(platform.engine)
+        city = generate_city(args.lots, seed=1)
+        import_registry(platform, city)
+        platform.start()
+        fill_city(platform, city, now=datetime.now(timezone.utc))
+        try:
+            with serving(create_app(platform)) as base, sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.goto(base + "/")
+                page.wait_for_selector("#live.on", timeout=15_000)
+                page.click("#guide-centre")
+                page.wait_for_selector("#guidance li[data-lot]", timeout=5000)
+                page.fill("#q", "观前")
+                page.wait_for_selector("#matches li[data-lot]", timeout=5000)
+                page.mouse.move(0, 0)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(args.out))
+                browser.close()
+        finally:
+            platform.stop()
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

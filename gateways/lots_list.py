@@ -1,0 +1,62 @@
+"""The whole city at once, for a map: every car park with its live availability, page by page."""
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from gateways.bootstrap import Platform
+from gateways.deps import PlatformDep
+from gateways.schemas import LotRead
+from parking_core.availability import Availability, availability
+from parking_core.lots import LotInfo
+
+router = APIRouter(prefix="/v1", tags=["citizen"])
+CHUNK = 200  # lots per live-state read: a city costs a few round trips to Redis, not thousands
+
+
+class CityLot(LotRead):
+    district: str
+    operator: str
+
+
+class CityPage(BaseModel):
+    lots: list[CityLot]
+    next: str | None = Field(description="pass as `after` to read the next page; null on the last page")
+
+
+def current(platform: Platform, lot_ids: Sequence[str]) -> list[tuple[LotInfo, Availability]]:
+    """Registry entry and availability now of each known lot, in the order given."""
+    now = platform.clock()
+    ratio = platform.settings.almost_full_ratio
+    out = []
+    for start in range(0, len(lot_ids), CHUNK):
+        chunk = [i for i in lot_ids[start:start + CHUNK] if i in platform.directory.lots]
+        live = platform.live.lots(chunk)
+        for lot_id in chunk:
+            info = platform.directory.lots[lot_id]
+            out.append((info, availability(info, live.get(lot_id), now, almost_full_ratio=ratio)))
+    return out
+
+
+@router.get("/lots", response_model=CityPage)
+def all_lots(
+    platform: PlatformDep,
+    after: str | None = Query(None, description="the last id of the previous page"),
+    limit: int = Query(1000, ge=1, le=5000),
+) -> dict:
+    """Every car park in id order with its live fields; follow `next` until it is null."""
+    ids = sorted(platform.directory.lots)
+    start = bisect_right(ids, after) if after is not None else 0
+    page = ids[start:start + limit]
+    lots = [
+        CityLot(
+            id=info.id, name=info.name, kind=info.kind, lat=info.lat, lon=info.lon, district=info.district,
+            operator=info.operator, free=a.free, total=a.total, status=a.status, updated_at=a.updated_at,
+        )
+        for info, a in current(platform, page)
+    ]
+    more = start + limit < len(ids)
+    return {"lots": lots, "next": page[-1] if more and page else None}
