@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate", type=float, default=5_000, help="background messages/s from the simulator")
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--interval-ms", type=float, default=200.0, help="time between probe flips")
-    ap.add_argument("--poll-ms", type=float, default=5.0, help="pause between API polls while waiting")
+    ap.add_argument("--poll-ms", type=float, default=10.0, help="pause between API polls while waiting")
     ap.add_argument("--lots", type=int, default=3300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--redis", action="store_true", help="live state in Redis instead of in-process")
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     from parking_core.settings import load_settings
     from sensors.simulator import generate_city
 
+    os.environ["PARKING_RATE_LIMIT_PER_MIN"] = "0"  # the probe polls far more often than a citizen may
     city = generate_city(args.lots, seed=args.seed)
     registry = {"type": "FeatureCollection", "features": city["features"] + [probe_feature()]}
     lots = parse_registry(registry)

@@ -39,9 +39,11 @@ class Stream:
         self.buf = b""
 
     @classmethod
-    async def open(cls, port: int, query: str) -> "Stream":
+    async def open(cls, port: int, query: str, app_key: str) -> "Stream":
+        """Each stream is its own app (X-API-Key), as 1,000 phones would be: the per-client stream cap applies to each."""
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET /v1/stream?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode())
+        request = f"GET /v1/stream?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nX-API-Key: {app_key}\r\n\r\n"
+        writer.write(request.encode())
         await writer.drain()
         return cls(reader, writer)
 
@@ -72,7 +74,7 @@ async def run(args: argparse.Namespace, plat: Platform, port: int, target: dict)
     started = time.perf_counter()
     streams: list[Stream] = []
     for start in range(0, len(queries), 100):  # connect in waves, as a listen backlog allows
-        streams += await asyncio.gather(*(Stream.open(port, q) for q in queries[start:start + 100]))
+        streams += await asyncio.gather(*(Stream.open(port, q, f"bench-{start + i}") for i, q in enumerate(queries[start:start + 100])))
     await asyncio.gather(*(s.until(b"event: ready") for s in streams))
     print(f"{len(streams)} streams open and past their current state in {time.perf_counter() - started:.1f} s")
     rounds = []

@@ -6,17 +6,19 @@ keep-alive comment every 15 s so proxies keep the connection open.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from gateways.bootstrap import Platform
 from gateways.deps import PlatformDep
 from gateways.hub import Change, Hub, availability_event
 from gateways.lots_list import current
+from gateways.ratelimit import client_of, limiter_of
 from gateways.schemas import ErrorBody
 from parking_core.directory import Directory
 from parking_core.errors import InvalidInput, LotNotFound
@@ -64,7 +66,11 @@ def watched_lots(directory: Directory, *, lots: str | None, lat: float | None, l
     "/stream",
     response_class=EventSourceResponse,
     description=EVENTS,
-    responses={404: {"model": ErrorBody, "description": "an unknown lot id"}, 422: {"model": ErrorBody, "description": "bad parameters, named"}},
+    responses={
+        404: {"model": ErrorBody, "description": "an unknown lot id"},
+        422: {"model": ErrorBody, "description": "bad parameters, named"},
+        429: {"model": ErrorBody, "description": "this client already holds as many open streams as it may"},
+    },
 )
 async def stream(
     request: Request,
@@ -77,27 +83,47 @@ async def stream(
     """Live availability of the lots named, or of those within `radius_m` of (lat, lon)."""
     ids = watched_lots(platform.directory, lots=lots, lat=lat, lon=lon, radius_m=radius_m)
     hub: Hub = request.app.state.hub
-    return EventSourceResponse(_events(platform, hub, ids), ping=hub.keepalive_s, send_timeout=SEND_TIMEOUT_S)
+    release = _stream_slot(request)
+    return EventSourceResponse(
+        _events(platform, hub, ids, release), ping=hub.keepalive_s, send_timeout=None, background=BackgroundTask(release),
+    )
 
 
-async def _events(platform: Platform, hub: Hub, lot_ids: list[str]) -> AsyncIterator[bytes | ServerSentEvent]:
+def _stream_slot(request: Request) -> Callable[[], None]:
+    """Take one of the client's open-stream slots (429 when none is left); returns its release, safe to call twice."""
+    limiter, client = limiter_of(request.app), client_of(request.scope)
+    limiter.acquire_stream(client)
+    held = [True]
+
+    def release() -> None:
+        if held:
+            held.clear()
+            limiter.release_stream(client)
+
+    return release
+
+
+async def _events(platform: Platform, hub: Hub, lot_ids: list[str], release: Callable[[], None]) -> AsyncIterator[bytes | ServerSentEvent]:
     """Current state, then changes; subscribed before the state is read so none is missed."""
-    async with hub.subscription(lot_ids) as sub:
-        now = platform.clock()
-        sent: dict[str, tuple[int, int, str]] = {}
-        for info, a in await anyio.to_thread.run_sync(current, platform, lot_ids):
-            sent[info.id] = (a.free, a.total, a.status)
-            yield availability_event(info.id, a, now)
-        yield ServerSentEvent(event="ready", data=orjson.dumps({"lots": len(sent)}).decode())
-        while True:
-            item = await sub.get()
-            if not isinstance(item, Change):
-                yield ServerSentEvent(event="overflow", data=orjson.dumps({
-                    "dropped": item.count,
-                    "message": f"this client read too slowly and lost its {item.count} oldest changes: read GET /v1/lots again",
-                }).decode())
-                continue
-            if item.seq <= sub.since or sent.get(item.lot_id) == item.key:
-                continue  # the snapshot already showed it
-            sent[item.lot_id] = item.key
-            yield item.frame
+    try:
+        async with hub.subscription(lot_ids) as sub:
+            now = platform.clock()
+            sent: dict[str, tuple[int, int, str]] = {}
+            for info, a in await anyio.to_thread.run_sync(current, platform, lot_ids):
+                sent[info.id] = (a.free, a.total, a.status)
+                yield availability_event(info.id, a, now)
+            yield ServerSentEvent(event="ready", data=orjson.dumps({"lots": len(sent)}).decode())
+            while True:
+                item = await sub.get()
+                if not isinstance(item, Change):
+                    yield _overflow(item.count)
+                elif item.seq > sub.since and sent.get(item.lot_id) != item.key:  # else the snapshot showed it
+                    sent[item.lot_id] = item.key
+                    yield item.frame
+    finally:
+        release()
+
+
+def _overflow(dropped: int) -> ServerSentEvent:
+    message = f"this client read too slowly and lost its {dropped} oldest changes: read GET /v1/lots again"
+    return ServerSentEvent(event="overflow", data=orjson.dumps({"dropped": dropped, "message": message}).decode())

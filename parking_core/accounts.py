@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import jwt
@@ -43,6 +44,7 @@ from parking_core.notify import CodeSender, Notifier
 from parking_core.plates import Plate, normalize_plate, validate_plate
 
 log = logging.getLogger("parking.accounts")
+T = TypeVar("T")
 
 PHONE = re.compile(r"1[3-9]\d{9}")
 CODE = re.compile(r"\d{6}")
@@ -284,11 +286,11 @@ class Accounts:
     # -- plates ---------------------------------------------------------------------------------
     def account(self, account_id: str) -> Account:
         with self.uow() as uow:
-            return _account(uow.session, account_id)
+            return _kept(uow, _account(uow.session, account_id))
 
     def plates(self, account_id: str) -> list[PlateBinding]:
         with self.uow() as uow:
-            return plates_of(uow.session, account_id)
+            return _kept(uow, plates_of(uow.session, account_id))
 
     def bind_plate(self, account_id: str, plate: str, color: str | None = None) -> tuple[PlateBinding, bool]:
         """(binding, created): binding a plate this account already holds returns that binding."""
@@ -335,8 +337,8 @@ class Accounts:
     def disputes_of(self, account_id: str) -> list[PlateDispute]:
         """The disputes this account opened, newest first."""
         with self.uow() as uow:
-            return list(uow.session.scalars(select(PlateDispute).where(PlateDispute.claimant_account_id == account_id)
-                                            .order_by(PlateDispute.created_at.desc())))
+            return _kept(uow, list(uow.session.scalars(select(PlateDispute).where(
+                PlateDispute.claimant_account_id == account_id).order_by(PlateDispute.created_at.desc()))))
 
     def disputes(self, status: str | None = None) -> list[PlateDispute]:
         """Every dispute (or those with this status), oldest first: the operator's queue."""
@@ -344,7 +346,7 @@ class Accounts:
             q = select(PlateDispute).order_by(PlateDispute.created_at, PlateDispute.id)
             if status is not None:
                 q = q.where(PlateDispute.status == status)
-            return list(uow.session.scalars(q))
+            return _kept(uow, list(uow.session.scalars(q)))
 
     def grant_dispute(self, dispute_id: str, *, operator: str, note: str = "") -> PlateDispute:
         """Move the plate to the claimant: whoever holds it now is unbound, with the dispute named as the reason."""
@@ -383,7 +385,7 @@ class Accounts:
         """The Alipay page where the driver signs password-free withholding; adopts an agreement Alipay already holds."""
         client = self._alipay()
         with self.uow() as uow:
-            account = _account(uow.session, account_id)
+            account = _kept(uow, _account(uow.session, account_id))
         if account.agreement_status == "active":
             raise AgreementActive("the withholding agreement is already active", field="agreement_status", value="active")
         try:
@@ -502,6 +504,12 @@ def plates_of(db: Session, account_id: str) -> list[PlateBinding]:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+def _kept(uow: UnitOfWork, value: T) -> T:
+    """Detach what was read, so the unit of work's closing rollback does not expire it."""
+    uow.session.expunge_all()
+    return value
+
+
 def _serialise(db: Session, key: str) -> None:
     """On PostgreSQL, one transaction at a time per key (until commit); SQLite writers are serial already."""
     if db.get_bind().dialect.name == "postgresql":

@@ -35,8 +35,9 @@ class EmbeddedBroker:
         return f"mqtt://platform:embedded@{self.host}:{self.port}"
 
     def start(self) -> "EmbeddedBroker":
+        # amqtt logs every half-open probe connection as an error; the platform reports what matters
         for name in ("amqtt", "transitions"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         self._thread = threading.Thread(target=self._run, name="embedded-mqtt", daemon=True)
         self._thread.start()
         if not self._ready.wait(15) or self._error:

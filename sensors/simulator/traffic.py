@@ -36,7 +36,8 @@ RHYTHM = {
 USAGES = tuple(RHYTHM)
 CHANGE_PER_BERTH_S = 1 / 2400  # a sensor berth changes about 1.5 times an hour
 PASSAGE_PER_SPACE_S = 4 / 86400  # a gated space sees two cars (in and out) a day
-KINDS = ("state", "heartbeat", "passage", "counts")
+MAX_SILENCE_S = 600.0  # thinned heartbeats still come this often, inside the platform's 900 s default
+MIN_ACTIVITY = 0.1  # below this share of natural changes, thin everything alike
 
 
 def target_occupancy(usage: str, at_epoch: float) -> float:
@@ -105,6 +106,7 @@ class Simulator:
         self.rng = rng = random.Random(seed)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.t = self.clock().timestamp()
+        self.heartbeat_s = heartbeat_s
         self.bad_fraction, self.dup_rate, self.flap_rate, self.late_rate = bad_fraction, dup_rate, flap_rate, late_rate
         self.plates = PlateMaker(rng)
         self.stamp = _Stamp()
@@ -190,8 +192,9 @@ class Simulator:
     def tune(self, per_sim_second: float) -> None:
         """Scale the traffic to about this many messages per simulated second.
 
-        Above the natural rate every kind speeds up alike (a busier city); below it the
-        heartbeats thin out first, then everything else.
+        Above the natural rate every kind speeds up alike (a busier city). Below it the
+        heartbeats thin out first, but not below one per `MAX_SILENCE_S` per device (the
+        platform would mark quiet berths unknown), then changes and passages thin out too.
         """
         nat = self.natural_rate
         if nat <= 0:
@@ -201,12 +204,15 @@ class Simulator:
             return
         beats = self.natural["berth_heartbeat"] + self.natural["gate_heartbeat"]
         rest = nat - beats
-        if per_sim_second >= rest:
-            k = (per_sim_second - rest) / beats if beats else 1.0
-            self.scale = {name: (k if name.endswith("heartbeat") else 1.0) for name in self.natural}
+        floor = min(1.0, self.heartbeat_s / MAX_SILENCE_S)
+        if per_sim_second >= rest + beats * floor:
+            hb, other = (per_sim_second - rest) / beats, 1.0
+        elif per_sim_second >= beats * floor + rest * MIN_ACTIVITY:
+            hb, other = floor, (per_sim_second - beats * floor) / rest
         else:
-            k = per_sim_second / rest
-            self.scale = {name: (0.0 if name.endswith("heartbeat") else k) for name in self.natural}
+            f = per_sim_second / (beats * floor + rest * MIN_ACTIVITY)
+            hb, other = floor * f, MIN_ACTIVITY * f
+        self.scale = {name: (hb if name.endswith("heartbeat") else other) for name in self.natural}
 
     def rate(self) -> float:
         """Messages per simulated second with the current scaling."""

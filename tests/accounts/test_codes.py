@@ -33,9 +33,9 @@ def test_code_is_six_digits_stored_only_as_a_keyed_hash(env):
     assert len(code) == 6 and code.isdigit()
     assert sent.expires_at == env.clock() + timedelta(minutes=5)
     with env.uow() as uow:
-        row = uow.session.scalars(select(VerificationCode)).one()
+        row_hash = uow.session.scalars(select(VerificationCode.code_hash)).one()
     unkeyed = {hashlib.sha256(text.encode()).hexdigest() for text in (code, f"13800138000:{code}", f"13800138000{code}")}
-    assert len(row.code_hash) == 64 and code not in row.code_hash and row.code_hash not in unkeyed
+    assert len(row_hash) == 64 and code not in row_hash and row_hash not in unkeyed
 
 
 def test_one_code_a_minute(env):
@@ -124,8 +124,8 @@ def test_five_wrong_tries_burn_the_code(env):
     with pytest.raises(Unauthorized, match="request a new one"):
         env.accounts.sign_in("13800138000", code)
     with env.uow() as uow:
-        row = uow.session.scalars(select(VerificationCode)).one()
-    assert (row.attempts, row.used) == (5, True)
+        row = uow.session.execute(select(VerificationCode.attempts, VerificationCode.used)).one()
+    assert tuple(row) == (5, True)
 
 
 @pytest.mark.parametrize("code", ["12345", "1234567", "abcdef", ""])

@@ -14,6 +14,7 @@ import pytest
 
 from gateways.app import create_app
 from gateways.hub import Dropped, Hub
+from gateways.ratelimit import RateLimiter
 from parking_core.availability import Availability
 from tests.browser.server import serving
 from tests.factories import berth_msg, passage_msg
@@ -62,8 +63,9 @@ def served(make_platform):
         yield start
 
 
-def open_stream(stack: ExitStack, base: str, **params) -> Events:
-    client = stack.enter_context(httpx.Client(base_url=base, timeout=httpx.Timeout(5.0)))
+def open_stream(stack: ExitStack, base: str, *, app_key: str = "app-1", **params) -> Events:
+    """An open stream; `app_key` (X-API-Key) tells clients apart, each with its own stream slots."""
+    client = stack.enter_context(httpx.Client(base_url=base, timeout=httpx.Timeout(5.0), headers={"X-API-Key": app_key}))
     response = stack.enter_context(client.stream("GET", "/v1/stream", params=params))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -113,7 +115,7 @@ def test_stream_by_radius_includes_every_lot_within_it_with_its_status(served):
 def test_every_open_stream_gets_the_change(served):
     platform, _, base = served()
     with ExitStack() as stack:
-        streams = [open_stream(stack, base, lots="S1") for _ in range(12)]
+        streams = [open_stream(stack, base, lots="S1", app_key=f"app-{i}") for i in range(12)]
         for s in streams:
             s.until_ready()
         platform.pipeline.process([berth_msg("S1", "b4", False, 1, platform.clock())])
@@ -145,9 +147,9 @@ def test_stream_sends_a_keepalive_comment_between_changes(served):
 def test_a_client_that_leaves_is_forgotten_and_others_still_get_changes(served):
     platform, app, base = served()
     hub = app.state.hub
-    for _ in range(10):
+    for i in range(10):
         with ExitStack() as stack:
-            open_stream(stack, base, lots="S1,G1").until_ready()
+            open_stream(stack, base, lots="S1,G1", app_key=f"app-{i}").until_ready()
         # closing the client ends the stream; the hub drops it
     deadline = time.monotonic() + 5
     while hub.watchers() and time.monotonic() < deadline:
@@ -159,6 +161,23 @@ def test_a_client_that_leaves_is_forgotten_and_others_still_get_changes(served):
         assert hub.watchers("S1") == 1
         platform.pipeline.process([berth_msg("S1", "b1", False, 1, platform.clock())])
         assert events.next()[1]["free"] == 1
+
+
+def test_a_client_may_hold_only_so_many_streams_and_gets_a_slot_back_when_one_closes(served):
+    platform, app, base = served()
+    app.state.rate_limiter = RateLimiter(per_minute=600, max_streams=2)
+    with ExitStack() as stack:
+        held = [open_stream(stack, base, lots="S1", app_key="greedy") for _ in range(2)]
+        for events in held:
+            events.until_ready()
+        third = httpx.get(f"{base}/v1/stream", params={"lots": "S1"}, headers={"X-API-Key": "greedy"})
+        assert third.status_code == 429 and third.json()["code"] == "too_many_requests"
+        open_stream(stack, base, lots="S1", app_key="modest").until_ready()  # another app is not affected
+    deadline = time.monotonic() + 5
+    while app.state.rate_limiter.open_streams("key:greedy") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with ExitStack() as stack:
+        open_stream(stack, base, lots="S1", app_key="greedy").until_ready()
 
 
 def test_a_client_too_slow_to_read_loses_its_oldest_changes_and_is_told():

@@ -192,11 +192,15 @@ def test_heartbeats_every_few_minutes_and_gates_every_30_s(city):
 def test_thinning_below_the_natural_rate_drops_heartbeats_first(city):
     sim = Simulator(city, lambda t, p: None, clock=lambda: at("10:00"))
     nat = sim.natural_rate
-    sim.tune(nat * 0.5)
-    assert sim.scale["state"] == 1.0 and sim.scale["berth_heartbeat"] < 1.0
-    assert sim.rate() == pytest.approx(nat * 0.5)
-    sim.tune(nat * 4)
-    assert sim.rate() == pytest.approx(nat * 4)
+    beats = sim.natural["berth_heartbeat"] + sim.natural["gate_heartbeat"]
+    sim.tune(nat - beats * 0.2)
+    assert sim.scale["state"] == 1.0 and sim.scale["berth_heartbeat"] == pytest.approx(0.8)
+    for want in (nat * 0.3, nat * 0.05, nat * 4):
+        sim.tune(want)
+        assert sim.rate() == pytest.approx(want)
+    sim.tune(beats * 0.5 + (nat - beats) * 0.5)
+    assert sim.scale["state"] == pytest.approx(0.5)
+    assert sim.scale["berth_heartbeat"] * 600 >= sim.heartbeat_s - 1e-9  # every berth still heard every 10 minutes
 
 
 def test_same_seed_same_traffic(city):
