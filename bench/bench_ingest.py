@@ -222,12 +222,12 @@ def run_once(args, target: MqttTarget, city: dict, lots, messages, tmp: Path, in
             ready, go, stop = ctx.Semaphore(0), ctx.Event(), ctx.Event()
             counters, stats_q = ctx.Array("q", args.workers), ctx.Queue()
             for i in range(args.workers):
+                # one after the other: each start-up rebuilds (clears) the shared Redis state, see docs/bench_ingest.md
                 wcfg = PlatformConfig(**{**cfg.__dict__, "client_id": f"{cfg.client_id}-{i}"})
                 procs.append(ctx.Process(target=_worker, args=(wcfg, i, ready, go, stop, counters, stats_q), daemon=True))
                 procs[-1].start()
-            for _ in procs:
                 if not ready.acquire(timeout=120):
-                    raise SystemExit("a worker did not get ready")
+                    raise SystemExit(f"worker {i} did not get ready")
         else:
             local = PlatformIngest(cfg)
             if profiler is not None:

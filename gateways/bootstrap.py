@@ -69,11 +69,11 @@ class Platform:
                 value=self.engine.url.render_as_string(hide_password=True),
             )
 
-    def reload_directory(self) -> None:
+    def reload_directory(self, *, ready: bool = True) -> None:
         with self.uow() as uow:
             lots = load_lots(uow.session)
         self.directory.replace(lots)
-        self.live.configure(lots)
+        self.live.configure(lots, ready=ready)
 
     def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
         if self.publish_sink is not None:
@@ -104,7 +104,8 @@ class Platform:
     def start(self) -> "Platform":
         s = self.settings
         self.check_schema()
-        self.reload_directory()
+        was_ready = self.live.is_configured()  # Redis that outlived us is current; memory never is
+        self.reload_directory(ready=was_ready)
         if s.mqtt_url:
             self.mqtt_target = MqttTarget.from_url(s.mqtt_url)
         elif self.with_ingest:
@@ -116,7 +117,8 @@ class Platform:
             topic_prefix=s.topic_prefix, settle_s=s.debounce_s, almost_full_ratio=s.almost_full_ratio,
             clock=self.clock, on_events=self._on_events, on_availability=self._on_availability,
         )
-        self.pipeline.rebuild()
+        if not was_ready:
+            self.pipeline.rebuild()
         if self.with_ingest:
             self.publisher = Publisher(self.mqtt_target)
             self.ingest = MqttIngest(

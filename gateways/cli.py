@@ -78,11 +78,53 @@ def lots_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, re
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="HTTP port"),
+    workers: int = typer.Option(1, min=1, max=32, help="ingest processes sharing the MQTT load (more than 1 needs REDIS_URL and MQTT_URL)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the platform (MQTT ingest and HTTP gateways) with settings from the environment."""
     _logging(verbose)
-    _run(_settings(), host, port)
+    s = _settings()
+    extra = []
+    if workers > 1:
+        if not (s.redis_url and s.mqtt_url):
+            _fail(ParkingError("--workers above 1 shares live state and the broker: set REDIS_URL and MQTT_URL", field="--workers", value=workers))
+        import subprocess
+
+        extra = [subprocess.Popen([sys.executable, "-m", "gateways.cli", "ingest", "--worker-id", str(i)]) for i in range(1, workers)]
+    try:
+        _run(s, host, port)
+    finally:
+        for proc in extra:
+            proc.terminate()
+            proc.wait(10)
+
+
+@app.command()
+def ingest(
+    worker_id: int = typer.Option(1, min=0, help="this worker's number; its MQTT client id is PARKING_MQTT_CLIENT_ID-N"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run one MQTT ingest worker without HTTP; workers split the load by shared subscription."""
+    from gateways.bootstrap import Platform
+
+    _logging(verbose)
+    s = _settings()
+    if not (s.redis_url and s.mqtt_url):
+        _fail(ParkingError("an ingest worker shares live state and the broker with the others: set REDIS_URL and MQTT_URL", field="REDIS_URL"))
+    platform = Platform(s.model_copy(update={"mqtt_client_id": f"{s.mqtt_client_id}-{worker_id}"}))
+    try:
+        platform.start()
+    except ParkingError as exc:
+        platform.stop()
+        _fail(exc)
+    stop = threading.Event()
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        platform.stop()
 
 
 @app.command()

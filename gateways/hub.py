@@ -68,16 +68,16 @@ class Subscription:
         self._queue.append(change)
         self._wake.set()
 
-    async def get(self) -> Change | Dropped:
-        """The next change; a `Dropped` first when changes were lost since the last call."""
-        while True:
-            if self._dropped:
-                lost, self._dropped = self._dropped, 0
-                return Dropped(lost)
-            if self._queue:
-                return self._queue.popleft()
+    async def get(self) -> list[Change | Dropped]:
+        """Every change queued (waiting for one), led by a `Dropped` when some were lost since the last call."""
+        while not self._queue:
             self._wake.clear()
             await self._wake.wait()
+        batch: list[Change | Dropped] = [Dropped(self._dropped)] if self._dropped else []
+        batch.extend(self._queue)
+        self._queue.clear()
+        self._dropped = 0
+        return batch
 
 
 class Hub:

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from gateways.deps import PlatformDep
 from parking_core.accounts import AccountSettings, persisted_secret
 from parking_core.errors import ConfigError, Unauthorized
 
@@ -70,8 +69,9 @@ def load_operator_keys(settings: AccountSettings, data_dir: Path) -> OperatorKey
     return keys
 
 
-def get_operator_keys(platform: PlatformDep) -> OperatorKeys:
-    return platform.operator_keys
+def get_operator_keys(request: Request) -> OperatorKeys:
+    """The platform's keys (reached through the app: the composition root imports this module)."""
+    return request.app.state.platform.operator_keys
 
 
 def require_operator(keys: Annotated[OperatorKeys, Depends(get_operator_keys)],

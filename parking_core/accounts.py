@@ -238,7 +238,12 @@ class Accounts:
             db.add(VerificationCode(id=uuid.uuid4().hex, phone=phone, code_hash=self._code_hash(phone, code),
                                     created_at=now, expires_at=now + CODE_TTL, attempts=0, used=False))
             uow.commit()
-        self.sender.send_code(phone, code, expires_at=now + CODE_TTL)
+        try:
+            self.sender.send_code(phone, code, expires_at=now + CODE_TTL)
+        except Exception as exc:  # the SMS provider is a dependency: its failure is a 503, logged in full
+            log.exception("sending a sign-in code to %s failed", mask_phone(phone))
+            raise DependencyUnavailable(f"the code could not be sent ({type(exc).__name__}); try again in a minute",
+                                        field="phone", value=phone) from exc
         return CodeSent(phone=phone, expires_at=now + CODE_TTL, resend_after=now + timedelta(minutes=1))
 
     def sign_in(self, phone: str, code: str) -> IssuedToken:

@@ -181,14 +181,19 @@ class IngestPipeline:
         return self.live.apply(events, settle_s=self.settle_s, now=now.timestamp())
 
     def rebuild(self) -> int:
-        """Refill live state from the registry and the event log (a restart, a lost Redis)."""
-        now = self.clock()
-        self.live.clear()
-        self.live.configure(self.directory.lots.values())
-        with self.uow_factory() as uow:
-            events = [e for e in replay_events(uow.session, now) if not self._unknown(e)]
-        for i in range(0, len(events), 5000):
-            self.live.apply(events[i:i + 5000], settle_s=0, now=now.timestamp())
+        """Refill live state from the registry and the event log (a restart, a lost Redis).
+        One worker at a time; the store is marked ready only once the log is replayed."""
+        with self.live.rebuild_lock():
+            if self.live.is_configured():
+                return 0  # another worker just did it
+            now = self.clock()
+            self.live.clear()
+            self.live.configure(self.directory.lots.values(), ready=False)
+            with self.uow_factory() as uow:
+                events = [e for e in replay_events(uow.session, now) if not self._unknown(e)]
+            for i in range(0, len(events), 5000):
+                self.live.apply(events[i:i + 5000], settle_s=0, now=now.timestamp(), rebuilding=True)
+            self.live.mark_ready()
         self._last_published.clear()
         log.info("live state rebuilt from %d logged events", len(events))
         return len(events)

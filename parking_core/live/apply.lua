@@ -1,8 +1,8 @@
 -- Applies a batch of device events atomically; the rules mirror parking_core/live/memory.py.
--- ARGV: prefix, settle_s, now, events JSON. Returns a flat list: outcome code, changed flag.
+-- ARGV: prefix, settle_s, now, events JSON, rebuilding (1: skip the ready check). Returns a flat list: outcome code, changed flag.
 local P, settle, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local SEP = "\31"
-if redis.call("EXISTS", P .. "ready") == 0 then return {"LOST"} end
+if ARGV[5] ~= "1" and redis.call("EXISTS", P .. "ready") == 0 then return {"LOST"} end
 local events = cjson.decode(ARGV[4])
 
 local function eff(state, stale)

@@ -55,12 +55,22 @@ class LiveState(ABC):
     """Availability as it is now; every write is idempotent so re-delivery is harmless."""
 
     @abstractmethod
-    def configure(self, lots: Iterable[LotInfo]) -> None:
-        """Register lots and berths; keeps the live state of those already known."""
+    def configure(self, lots: Iterable[LotInfo], *, ready: bool = True) -> None:
+        """Register lots and berths; keeps the live state of those already known.
+        With ready=False the store stays marked as not ready (a rebuild is under way)."""
 
     @abstractmethod
-    def apply(self, events: Sequence[DeviceEvent], *, settle_s: float, now: float) -> list[tuple[Outcome, bool]]:
-        """Apply accepted events in order; per event its outcome and whether its lot changed."""
+    def mark_ready(self) -> None:
+        """Declare the state complete (after a rebuild has replayed the log)."""
+
+    @abstractmethod
+    def rebuild_lock(self):
+        """A context manager held by whoever rebuilds, so workers rebuild one at a time."""
+
+    @abstractmethod
+    def apply(self, events: Sequence[DeviceEvent], *, settle_s: float, now: float, rebuilding: bool = False) -> list[tuple[Outcome, bool]]:
+        """Apply accepted events in order; per event its outcome and whether its lot changed.
+        Outside a rebuild, a store that lost its data raises LiveStateLost."""
 
     @abstractmethod
     def promote_due(self, now: float) -> set[str]:

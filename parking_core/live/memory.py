@@ -54,7 +54,7 @@ class MemoryLiveState(LiveState):
         self._configured = False
 
     # -- registry ------------------------------------------------------------
-    def configure(self, lots: Iterable[LotInfo]) -> None:
+    def configure(self, lots: Iterable[LotInfo], *, ready: bool = True) -> None:
         with self._lock:
             for info in lots:
                 rec = self._lots.get(info.id)
@@ -71,7 +71,13 @@ class MemoryLiveState(LiveState):
                     self._recount(rec)
                 else:
                     rec.free = max(0, rec.total - rec.inside)
-            self._configured = True
+            self._configured = self._configured or ready
+
+    def mark_ready(self) -> None:
+        self._configured = True
+
+    def rebuild_lock(self):
+        return self._lock
 
     @staticmethod
     def _recount(rec: _Lot) -> None:
@@ -80,7 +86,7 @@ class MemoryLiveState(LiveState):
         rec.known = len(states) - states.count("unknown")
 
     # -- writes ----------------------------------------------------------------
-    def apply(self, events: Sequence[DeviceEvent], *, settle_s: float, now: float) -> list[tuple[Outcome, bool]]:
+    def apply(self, events: Sequence[DeviceEvent], *, settle_s: float, now: float, rebuilding: bool = False) -> list[tuple[Outcome, bool]]:
         out: list[tuple[Outcome, bool]] = []
         with self._lock:
             for ev in events:

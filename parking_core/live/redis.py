@@ -48,7 +48,7 @@ class RedisLiveState(LiveState):
         client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
         return cls(client, prefix=prefix)
 
-    def configure(self, lots: Iterable[LotInfo]) -> None:
+    def configure(self, lots: Iterable[LotInfo], *, ready: bool = True) -> None:
         lots = list(lots)
         p = self.p
         pipe = self.r.pipeline(transaction=False)
@@ -70,7 +70,14 @@ class RedisLiveState(LiveState):
             pipe.sadd(f"{p}lots", info.id)
         pipe.execute()
         self._recount([i for i in lots if i.has_sensors], [i for i in lots if not i.has_sensors])
-        self.r.set(f"{p}ready", 1)
+        if ready:
+            self.mark_ready()
+
+    def mark_ready(self) -> None:
+        self.r.set(f"{self.p}ready", 1)
+
+    def rebuild_lock(self):
+        return self.r.lock(f"{self.p}rebuild-lock", timeout=600, blocking_timeout=900)
 
     def _recount(self, sensor_lots: list[LotInfo], other_lots: list[LotInfo]) -> None:
         p = self.p
@@ -91,11 +98,11 @@ class RedisLiveState(LiveState):
         for info, (inside, total) in zip(other_lots, pipe.execute()):
             self.r.hset(f"{p}lot:{info.id}", "free", max(0, int(total) - int(inside)))
 
-    def apply(self, events: Sequence[DeviceEvent], *, settle_s: float, now: float) -> list[tuple[Outcome, bool]]:
+    def apply(self, events: Sequence[DeviceEvent], *, settle_s: float, now: float, rebuilding: bool = False) -> list[tuple[Outcome, bool]]:
         if not events:
             return []
         payload = orjson.dumps([_encode(e) for e in events]).decode()
-        flat = self._apply(args=[self.p, settle_s, round(now, 3), payload])
+        flat = self._apply(args=[self.p, settle_s, round(now, 3), payload, 1 if rebuilding else 0])
         if flat == ["LOST"]:
             raise LiveStateLost("Redis lost the live state")
         return [(_CODES[flat[i]], bool(int(flat[i + 1]))) for i in range(0, len(flat), 2)]
@@ -148,6 +155,7 @@ class RedisLiveState(LiveState):
         cursor = 0
         while True:
             cursor, keys = self.r.scan(cursor, match=f"{self.p}*", count=1000)
+            keys = [k for k in keys if k != f"{self.p}rebuild-lock"]  # held by whoever is clearing
             if keys:
                 self.r.delete(*keys)
             if cursor == 0:

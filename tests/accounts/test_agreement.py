@@ -51,7 +51,7 @@ def alipay(gateway, app_keys):
 @pytest.fixture
 def backend_env(tmp_path):
     """The embedded backend: the Alipay side is what these tests exercise."""
-    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'platform.db'}"}
+    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'platform.db'}", "PARKING_DATA_DIR": str(tmp_path / "data")}
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from parking_core.account_models import Account, VerificationCode
 from parking_core.accounts import AccountSettings, load_account_settings, normalize_phone
-from parking_core.errors import ConfigError, InvalidInput, TooManyRequests, Unauthorized
+from parking_core.errors import ConfigError, DependencyUnavailable, InvalidInput, TooManyRequests, Unauthorized
+from parking_core.notify import ConsoleSender
 from tests.accounts.conftest import build_accounts
 
 
@@ -201,3 +202,25 @@ def test_short_secret_stops_start_up_naming_the_variable_not_the_value():
         load_account_settings(PARKING_MAX_PLATES="0")
     assert err.value.field == "PARKING_MAX_PLATES" and err.value.value == "0"
     assert AccountSettings().max_plates == 3
+
+
+def test_console_sender_prints_the_code_for_the_demo(tmp_path, capsys):
+    env = build_accounts(f"sqlite:///{tmp_path / 'a.db'}", tmp_path)
+    env.accounts.sender = ConsoleSender()
+    sent = env.accounts.request_code("13800138000")
+    line = capsys.readouterr().out
+    assert line.startswith("[parking] sign-in code for 13800138000: ") and sent.expires_at.isoformat(timespec="seconds") in line
+    code = line.split(": ")[1].split()[0]
+    assert env.accounts.sign_in("13800138000", code).new_account
+
+
+def test_a_failing_sender_is_a_503_and_the_code_still_counts(env):
+    class Down:
+        def send_code(self, phone, code, *, expires_at):
+            raise ConnectionError("sms gateway down")
+
+    env.accounts.sender = Down()
+    with pytest.raises(DependencyUnavailable):
+        env.accounts.request_code("13800138000")
+    with pytest.raises(TooManyRequests):
+        env.accounts.request_code("13800138000")

@@ -6,7 +6,9 @@ from sqlalchemy import select
 
 from parking_core.account_models import PlateBinding
 from parking_core.accounts import DisputeClosed, DisputeNotFound, PlateLimitReached, owner_of
-from parking_core.errors import Conflict, InvalidInput
+from gateways.operator_auth import load_operator_keys
+from parking_core.accounts import AccountSettings
+from parking_core.errors import ConfigError, Conflict, InvalidInput
 from tests.accounts.conftest import OPERATOR, sign_in
 
 
@@ -146,3 +148,21 @@ def test_dispute_through_the_api_from_claim_to_grant(accounts_api):
     assert client.get("/v1/me/plates", headers=holder).json()["plates"] == []
     assert client.get("/v1/me/disputes", headers=claimant).json()["disputes"][0]["resolution_note"] == "licence checked"
     assert client.post("/v1/operator/disputes/unknown/grant", headers=OPERATOR).status_code == 404
+
+
+def test_operator_keys_come_from_the_environment_or_a_generated_file(tmp_path):
+    keys = load_operator_keys(AccountSettings(PARKING_OPERATOR_KEYS="alice:" + "a" * 20 + ", bob:" + "b" * 20), tmp_path)
+    assert (keys.name_of("a" * 20), keys.name_of("b" * 20), keys.name_of("c" * 20)) == ("alice", "bob", None)
+    assert not (tmp_path / "operator_keys").exists()
+    generated = load_operator_keys(AccountSettings(), tmp_path)
+    name, key = (tmp_path / "operator_keys").read_text().strip().split(":", 1)
+    assert generated.name_of(key) == name == "operator" and len(key) >= 16
+    assert (tmp_path / "operator_keys").stat().st_mode & 0o777 == 0o600
+    assert load_operator_keys(AccountSettings(), tmp_path) == generated  # the same key after a restart
+
+
+@pytest.mark.parametrize("text", ["alice", "alice:short", "a b:" + "k" * 20, "alice:" + "k" * 20 + ",alice:" + "j" * 20])
+def test_bad_operator_keys_stop_start_up_without_echoing_a_key(tmp_path, text):
+    with pytest.raises(ConfigError) as err:
+        load_operator_keys(AccountSettings(PARKING_OPERATOR_KEYS=text), tmp_path)
+    assert err.value.field == "PARKING_OPERATOR_KEYS" and "k" * 20 not in err.value.message and "short" not in err.value.message

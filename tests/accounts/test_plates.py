@@ -22,7 +22,7 @@ FIXTURE_OK = settings(max_examples=60, deadline=None, suppress_health_check=[Hea
 @pytest.fixture
 def backend_env(tmp_path):
     """The embedded backend only: these are domain rules (tests/accounts/test_api.py runs both backends)."""
-    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'platform.db'}"}
+    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'platform.db'}", "PARKING_DATA_DIR": str(tmp_path / "data")}
 
 
 def active_rows(env, plate: str) -> list[tuple[str, str]]:

@@ -130,3 +130,24 @@ def test_database_refusing_connections_mid_stream_loses_nothing(pg_url, redis_ur
     finally:
         p.stop()
         admin.dispose()
+
+
+def test_two_workers_split_the_load_and_agree(pg_url, redis_url, redis_prefix, shipped_mosquitto, topic_prefix):
+    base = {"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARKING_REDIS_PREFIX": redis_prefix, "MQTT_URL": shipped_mosquitto,
+            "PARKING_TOPIC_PREFIX": topic_prefix}
+    first = _platform({**base, "PARKING_MQTT_CLIENT_ID": "w-1"})
+    second = Platform(load_settings(**base, PARKING_MQTT_CLIENT_ID="w-2")).start()  # joins: no rebuild, no reset
+    assert second.ingest.subscribed.wait(10)
+    time.sleep(0.3)
+    msgs, final, entries = _stream(1200, topic_prefix)
+    try:
+        _publish_slowly(first.mqtt_target, msgs)
+        engine = create_engine(pg_url)
+        _check(first, engine, msgs, final, entries)
+        a, b = first.pipeline.stats.received, second.pipeline.stats.received
+        assert a > 100 and b > 100 and a + b == len(msgs)
+        assert second.live.lot("P0").free == first.live.lot("P0").free == 1000 - entries
+        engine.dispose()
+    finally:
+        second.stop()
+        first.stop()

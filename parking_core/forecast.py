@@ -1,0 +1,423 @@
+"""Short-horizon availability forecasts per car park, learnt from the `availability_changes` log.
+
+The model, after Helsinki's park-and-ride forecasts:
+
+1. A profile: the share of spaces occupied in each 15-minute slot of the day, averaged over past days of
+   the same kind (same weekday; public holidays and make-up working days by the Chinese calendar fall back
+   to working day / rest day), shrunk toward the working/rest-day profile and that toward the all-days
+   profile when a weekday has few days behind it.
+2. The deviation now: how far the current occupancy sits from the profile.
+3. The forecast at now + h: the profile at now + h plus the deviation times rho(h), the persistence of
+   deviations in this car park measured on its own history (1 at h = 0, falling toward 0 as the horizon grows,
+   so the forecast blends toward the profile).
+
+The interval is the 80 % band of the errors this rule made on the lot's own history at that horizon; the
+confidence says how narrow that band is (see docs/guidance.md). Profiles are learnt once per local day;
+the log is read incrementally, at most every `refresh_s` per lot.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+import holidays
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from parking_core.live.base import LiveLot
+from parking_core.lots import LotInfo
+from parking_core.models import AvailabilityChange
+
+SLOT_S = 900
+SLOTS = 96
+DAY_S = 86_400
+OFFSET_S = 28_800  # the Shanghai wall clock has been UTC+8 without daylight saving since 1991
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+LAGS = (0, 1, 2, 4, 8)  # slots at which persistence and error are measured; between them, interpolated
+SHRINK_DAYS = 2.0  # a weekday's own mean counts as much as the wider profile once it has this many days
+RHO_PRIOR_PAIRS = 96  # one day of evidence before the measured persistence outweighs "deviations persist"
+SIGMA_PRIOR_DAYS = 1.0
+MIN_COVER_S = SLOT_S / 4  # a slot with less data than this is not used for learning
+Z80 = 1.2816  # the 80 % interval
+CONFIDENCE_ZERO = 0.25  # an expected error this large (share of capacity) means no confidence at all
+OPEN = ("spacesAvailable", "almostFull", "full")
+
+Row = tuple  # (id, lot_id, ts: datetime, free, total, status)
+Loader = Callable[[Sequence[str], datetime, int], list[Row]]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    free: int
+    low: int
+    high: int
+    confidence: float  # 0..1
+    basis: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A free count and when it was known to hold."""
+
+    free: int
+    total: int
+    at: datetime
+
+
+def observe(live: LiveLot | None, now: datetime, heartbeat_timeout_s: float) -> Observation | None:
+    """The live count as an observation: valid now while its devices talk, else as of when they last did."""
+    if live is None or not live.known or live.total <= 0:
+        return None
+    seen = live.last_seen or live.updated_at
+    at = now if seen is not None and (now - seen).total_seconds() <= heartbeat_timeout_s else (seen or now)
+    return Observation(free=max(0, min(live.free, live.total)), total=live.total, at=min(at, now))
+
+
+def prior_sigma(lag_slots: float) -> float:
+    """Error (share of capacity) assumed before a lot has history: wide, growing with the horizon."""
+    if lag_slots <= 0:
+        return 0.0
+    return 0.08 + 0.12 * math.sqrt(min(1.0, lag_slots / 4))
+
+
+@lru_cache(maxsize=4096)
+def day_group(day: int) -> tuple[int | None, bool]:
+    """(weekday when the day is an ordinary one for it, else None; whether people work that day)."""
+    d = date.fromordinal(EPOCH_ORDINAL + day)
+    working = _calendar().is_working_day(d)
+    ordinary = working == (d.weekday() < 5)
+    return (d.weekday() if ordinary else None), working
+
+
+@lru_cache(maxsize=1)
+def _calendar() -> holidays.HolidayBase:
+    return holidays.China()
+
+
+def local_seconds(t: float) -> float:
+    return t + OFFSET_S
+
+
+@dataclass(frozen=True)
+class _Model:
+    """What was learnt about one lot: a profile per kind of day, persistence and error per lag."""
+
+    weekday: tuple[tuple[float, ...], ...]  # 7 x 96, already shrunk toward the day-type profile
+    daytype: dict[bool, tuple[float, ...]]  # working -> 96
+    rho: tuple[float, ...]  # per LAGS
+    sigma: tuple[float, ...]  # per LAGS, share of capacity
+    days: int
+
+    def level(self, t: float) -> float:
+        """The profile's occupancy at an instant, interpolated between slot centres."""
+        x = local_seconds(t) / SLOT_S - 0.5
+        i = math.floor(x)
+        f = x - i
+        return self._slot(i) * (1 - f) + self._slot(i + 1) * f
+
+    def _slot(self, i: int) -> float:
+        day, s = divmod(i, SLOTS)
+        weekday, working = day_group(day)
+        return (self.weekday[weekday] if weekday is not None else self.daytype[working])[s]
+
+
+def _interp(values: Sequence[float], lag_slots: float) -> float:
+    if lag_slots >= LAGS[-1]:
+        return values[-1]
+    for k in range(1, len(LAGS)):
+        if lag_slots <= LAGS[k]:
+            a, b = LAGS[k - 1], LAGS[k]
+            f = (lag_slots - a) / (b - a)
+            return values[k - 1] * (1 - f) + values[k] * f
+    return values[-1]
+
+
+class _Series:
+    """One lot's log folded into time-weighted occupancy per 15-minute slot (local time), kept for a window."""
+
+    def __init__(self, window_days: int) -> None:
+        self.window_days = window_days
+        self.base = 0  # local slot index of sums[0], always a day start
+        self.sums: list[float] = []
+        self.cover: list[float] = []
+        self.until: float | None = None  # integrated up to here (epoch s)
+        self.value: float | None = None  # occupancy in force at `until`, None while unknown or closed
+        self.total = 0
+        self.last_id = 0
+        self.refreshed = -math.inf  # monotonic time of the last read of the log
+        self.learnt_day: int | None = None
+        self.model: _Model | None = None
+
+    def extend(self, rows: Iterable[Row], until: float) -> None:
+        for row_id, _, ts, free, total, status in rows:
+            t = ts.timestamp()
+            if self.until is None:
+                self._start(t)
+            else:
+                t = max(t, self.until)
+                self._add(self.until, t, self.value)
+            self.until = t
+            self.value = 1 - free / total if status in OPEN and total > 0 else None
+            self.total = total
+            self.last_id = max(self.last_id, row_id)
+        if self.until is not None and until > self.until:
+            self._add(self.until, until, self.value)
+            self.until = until
+        self._trim()
+
+    def _start(self, t: float) -> None:
+        self.base = int(local_seconds(t) // DAY_S) * SLOTS
+
+    def _add(self, a: float, b: float, v: float | None) -> None:
+        if v is None or b <= a:
+            return
+        la, lb = local_seconds(a), local_seconds(b)
+        while la < lb:
+            slot = int(la // SLOT_S)
+            end = min(lb, (slot + 1) * SLOT_S)
+            i = slot - self.base
+            if i >= len(self.sums):
+                grow = (i // SLOTS + 1) * SLOTS - len(self.sums)
+                self.sums.extend([0.0] * grow)
+                self.cover.extend([0.0] * grow)
+            if i >= 0:
+                self.sums[i] += v * (end - la)
+                self.cover[i] += end - la
+            la = end
+
+    def _trim(self) -> None:
+        if self.until is None:
+            return
+        first_day = int(local_seconds(self.until) // DAY_S) - self.window_days
+        drop = (first_day * SLOTS - self.base) if first_day * SLOTS > self.base else 0
+        if drop:
+            del self.sums[:drop], self.cover[:drop]
+            self.base += drop
+
+    def slots(self) -> list[tuple[int, float | None]]:
+        """(day index, occupancy or None) per slot, in time order."""
+        out = []
+        for i, (s, c) in enumerate(zip(self.sums, self.cover)):
+            out.append(((self.base + i) // SLOTS, s / c if c >= MIN_COVER_S else None))
+        return out
+
+
+def learn(series: _Series) -> _Model | None:
+    """Profiles per kind of day, then persistence and error of deviations per lag, from the lot's own days."""
+    cells = series.slots()
+    if not any(v is not None for _, v in cells):
+        return None
+    # sums and counts per (group, slot): ("weekday", 0..6), ("working", bool), all days "*"
+    acc: dict[object, list[list[float]]] = {}
+    days_seen: set[int] = set()
+    for k, (day, v) in enumerate(cells):
+        if v is None:
+            continue
+        days_seen.add(day)
+        s = k % SLOTS
+        weekday, working = day_group(day)
+        for g in _groups(weekday, working):
+            a = acc.setdefault(g, [[0.0] * SLOTS, [0.0] * SLOTS])
+            a[0][s] += v
+            a[1][s] += 1
+    overall = _fill(_mean(acc["*"], None))
+    daytype = {w: _smooth(_mean(acc.get(("working", w)), overall)) for w in (True, False)}
+    weekday = tuple(_smooth(_mean(acc.get(("weekday", d)), daytype[d < 5])) for d in range(7))
+    model = _Model(weekday=weekday, daytype=daytype, rho=(1.0,) * len(LAGS), sigma=(0.0,) * len(LAGS), days=len(days_seen))
+    rho, sigma = _persistence(cells, acc, model)
+    return _Model(weekday=weekday, daytype=daytype, rho=rho, sigma=sigma, days=len(days_seen))
+
+
+def _groups(weekday: int | None, working: bool) -> tuple:
+    """The profiles a day feeds, narrowest first: its weekday (ordinary days only), its day type, all days."""
+    wide = (("working", working), "*")
+    return (("weekday", weekday), *wide) if weekday is not None else wide
+
+
+def _mean(a: list[list[float]] | None, wider: tuple[float, ...] | None) -> tuple[float, ...]:
+    """Per-slot mean, shrunk toward `wider` by SHRINK_DAYS pseudo-days (None where nothing is known)."""
+    out = []
+    for s in range(SLOTS):
+        total, n = (a[0][s], a[1][s]) if a else (0.0, 0.0)
+        if wider is None:
+            out.append(total / n if n else None)
+        else:
+            out.append((total + SHRINK_DAYS * wider[s]) / (n + SHRINK_DAYS))
+    return tuple(out)
+
+
+def _fill(profile: tuple[float | None, ...]) -> tuple[float, ...]:
+    """Slots never seen (a lot closed at night) take the nearest known slot's value."""
+    known = [i for i, v in enumerate(profile) if v is not None]
+    return tuple(
+        v if v is not None else profile[min(known, key=lambda j: min(abs(j - i), SLOTS - abs(j - i)))]
+        for i, v in enumerate(profile)
+    )
+
+
+def _smooth(profile: tuple[float, ...]) -> tuple[float, ...]:
+    """A 1-2-1 filter across neighbouring slots: fewer days make noisier slots."""
+    n = len(profile)
+    return tuple((profile[i - 1] + 2 * profile[i] + profile[(i + 1) % n]) / 4 for i in range(n))
+
+
+def _persistence(cells: list[tuple[int, float | None]], acc: dict, model: _Model) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """rho(lag) = how much of a deviation is left `lag` slots later; sigma(lag) = the rule's error then.
+
+    Residuals are scaled by n/(n-1) so that a day's own share in its profile does not flatter the error."""
+    res: list[float | None] = []
+    for k, (day, v) in enumerate(cells):
+        if v is None:
+            res.append(None)
+            continue
+        s = k % SLOTS
+        weekday, working = day_group(day)
+        g = acc[_groups(weekday, working)[0]]
+        n = g[1][s]
+        r = v - model._slot(day * SLOTS + s)
+        res.append(r)
+    days = model.days
+    rho, sigma = [1.0], [0.0]
+    for lag in LAGS[1:]:
+        pairs = [(a, b) for a, b in zip(res, res[lag:]) if a is not None and b is not None]
+        sxx = sum(a * a for a, _ in pairs)
+        sxy = sum(a * b for a, b in pairs)
+        r = sxy / sxx if sxx > 1e-9 else 1.0
+        r = (len(pairs) * r + RHO_PRIOR_PAIRS) / (len(pairs) + RHO_PRIOR_PAIRS)
+        r = min(1.0, max(0.0, r))
+        err2 = sum((b - r * a) ** 2 for a, b in pairs) / len(pairs) if pairs else 0.0
+        prior = prior_sigma(lag)
+        var = (days * err2 + SIGMA_PRIOR_DAYS * prior * prior) / (days + SIGMA_PRIOR_DAYS)
+        rho.append(r)
+        sigma.append(math.sqrt(var))
+    return tuple(rho), tuple(sigma)
+
+
+def _db_loader(session_factory: sessionmaker[Session]) -> Loader:
+    def load(lot_ids: Sequence[str], since: datetime, after_id: int) -> list[Row]:
+        A = AvailabilityChange
+        q = (
+            select(A.id, A.lot_id, A.ts, A.free, A.total, A.status)
+            .where(A.lot_id.in_(list(lot_ids)), A.ts >= since, A.id > after_id)
+            .order_by(A.lot_id, A.ts, A.id)
+        )
+        with session_factory() as session:
+            return [tuple(r) for r in session.execute(q)]
+
+    return load
+
+
+class Forecaster:
+    """Forecasts for any lot; learnt state is cached in memory and read from the log incrementally."""
+
+    def __init__(self, load: Loader | None = None, *, refresh_s: float = 300.0, window_days: int = 35,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._load = load
+        self.refresh_s = refresh_s
+        self.window_days = window_days
+        self._monotonic = monotonic
+        self._series: dict[str, _Series] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_database(cls, session_factory: sessionmaker[Session], **kw) -> "Forecaster":
+        return cls(_db_loader(session_factory), **kw)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Row], now: datetime, **kw) -> "Forecaster":
+        """Learn from rows (id, lot_id, ts, free, total, status) as they stand at `now`; never reads a database."""
+        f = cls(None, **kw)
+        by_lot: dict[str, list[Row]] = {}
+        for row in rows:
+            by_lot.setdefault(row[1], []).append(row)
+        for lot_id, lot_rows in by_lot.items():
+            lot_rows.sort(key=lambda r: (r[2], r[0]))
+            series = f._series[lot_id] = _Series(f.window_days)
+            series.extend(lot_rows, now.timestamp())
+            f._relearn(series, now.timestamp(), force=True)
+        return f
+
+    def prepare(self, lot_ids: Iterable[str], now: datetime) -> None:
+        """Read what the log gained for these lots (those not read for `refresh_s`), in two queries at most."""
+        if self._load is None:
+            return
+        mono = self._monotonic()
+        wanted = [i for i in dict.fromkeys(lot_ids) if mono - self._refreshed(i) >= self.refresh_s]
+        if not wanted:
+            return
+        with self._lock:
+            wanted = [i for i in wanted if mono - self._refreshed(i) >= self.refresh_s]
+            fresh = [i for i in wanted if i not in self._series]
+            known = [i for i in wanted if i in self._series]
+            since = now - timedelta(days=self.window_days)
+            rows = self._load(fresh, since, 0) if fresh else []
+            if known:
+                rows += self._load(known, since, min(self._series[i].last_id for i in known))
+            by_lot: dict[str, list[Row]] = {i: [] for i in wanted}
+            for row in rows:
+                by_lot[row[1]].append(row)
+            t = now.timestamp()
+            for lot_id, lot_rows in by_lot.items():
+                series = self._series.get(lot_id) or self._series.setdefault(lot_id, _Series(self.window_days))
+                series.extend([r for r in lot_rows if r[0] > series.last_id], t)
+                series.refreshed = mono
+                self._relearn(series, t, force=lot_id in fresh)
+
+    def _refreshed(self, lot_id: str) -> float:
+        s = self._series.get(lot_id)
+        return s.refreshed if s is not None else -math.inf
+
+    @staticmethod
+    def _relearn(series: _Series, t: float, *, force: bool) -> None:
+        today = int(local_seconds(t) // DAY_S)
+        if force or series.learnt_day != today or series.model is None:
+            series.model = learn(series)
+            series.learnt_day = today
+
+    def predict(self, lot_id: str, now: datetime, horizon_min: float, *, current: Observation | None = None) -> Prediction:
+        """Free spaces at now + horizon; `current` defaults to the last value the log shows."""
+        self.prepare((lot_id,), now)
+        series = self._series.get(lot_id)
+        model = series.model if series is not None else None
+        if current is None and series is not None and series.value is not None and series.until is not None:
+            current = Observation(free=round(series.total * (1 - series.value)), total=series.total,
+                                  at=datetime.fromtimestamp(min(series.until, now.timestamp()), now.tzinfo))
+        total = current.total if current else (series.total if series else 0)
+        target = now.timestamp() + horizon_min * 60
+        if total <= 0:
+            return Prediction(0, 0, 0, 0.0, "no data: nothing heard from this car park")
+        if current is not None:
+            lag = max(0.0, (target - current.at.timestamp()) / SLOT_S)
+            occ_now = 1 - current.free / total
+            if model is None:
+                occ, sigma = occ_now, prior_sigma(lag)
+                basis = "current count carried forward: no history yet"
+            else:
+                occ = model.level(target) + _interp(model.rho, lag) * (occ_now - model.level(current.at.timestamp()))
+                sigma = _interp(model.sigma, lag)
+                basis = f"profile of {model.days} days, adjusted by the current count"
+        elif model is not None:
+            occ, sigma = model.level(target), model.sigma[-1]
+            basis = f"profile of {model.days} days only: no current count"
+        else:
+            return Prediction(0, 0, total, 0.0, "no data: no current count and no history")
+        occ = min(1.0, max(0.0, occ))
+        free = round(total * (1 - occ))
+        low = max(0, min(free, round(total * (1 - occ - Z80 * sigma))))
+        high = min(total, max(free, round(total * (1 - occ + Z80 * sigma))))
+        confidence = round(max(0.0, 1 - sigma / CONFIDENCE_ZERO), 2)
+        return Prediction(free, low, high, confidence, basis)
+
+
+def forecast_lot(forecaster: Forecaster, info: LotInfo, live: LiveLot | None, now: datetime, horizon_min: float,
+                 *, heartbeat_timeout_s: float) -> Prediction:
+    """A lot's forecast as drivers see it: nothing free while outside its shared hours."""
+    at = now + timedelta(minutes=horizon_min)
+    if not info.open_at(at):
+        return Prediction(0, 0, 0, 1.0, f"closed then: open to the public {info.shared_hours} only")
+    return forecaster.predict(info.id, now, horizon_min, current=observe(live, now, heartbeat_timeout_s))
