@@ -120,14 +120,16 @@ class PlatformIngest:
         with UnitOfWork(factory) as uow:
             lots = load_lots(uow.session)
         self.directory = Directory(lots)
-        self.live.configure(lots)
+        was_ready = self.live.is_configured()  # as Platform.start: Redis another worker filled is current
+        self.live.configure(lots, ready=was_ready)
         self.publisher = Publisher(self.target, f"{cfg.client_id}-pub")
         self.pipeline = IngestPipeline(
             directory=self.directory, live=self.live, uow_factory=lambda: UnitOfWork(factory),
             publish=lambda t, p, r: self.publisher(t, p, r), topic_prefix=s.topic_prefix,
             settle_s=s.debounce_s, almost_full_ratio=s.almost_full_ratio,
         )
-        self.pipeline.rebuild()
+        if not was_ready:
+            self.pipeline.rebuild()
         self.handle = self.pipeline.process
         self.ingest = None
 
@@ -222,7 +224,8 @@ def run_once(args, target: MqttTarget, city: dict, lots, messages, tmp: Path, in
             ready, go, stop = ctx.Semaphore(0), ctx.Event(), ctx.Event()
             counters, stats_q = ctx.Array("q", args.workers), ctx.Queue()
             for i in range(args.workers):
-                # one after the other: each start-up rebuilds (clears) the shared Redis state, see docs/bench_ingest.md
+                # one after the other: two workers starting on an empty Redis at once can crash in
+                # RedisLiveState.configure while the other rebuilds (see docs/bench_ingest.md)
                 wcfg = PlatformConfig(**{**cfg.__dict__, "client_id": f"{cfg.client_id}-{i}"})
                 procs.append(ctx.Process(target=_worker, args=(wcfg, i, ready, go, stop, counters, stats_q), daemon=True))
                 procs[-1].start()

@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from billing.models import Order
-from billing.orders import after_commit, move
+from billing.orders import after_commit, move, write_lock
 from parking_core.accounts import owner_of
 from parking_core.notify import Notifier
 from parking_core.plates import normalize_plate
@@ -50,6 +50,7 @@ def arrears_of(db: Session, plate: str, now: datetime) -> PlateArrears:
 
 def sweep_overdue(db: Session, now: datetime, notifier: Notifier | None, *, limit: int = 500) -> int:
     """Unpaid orders past due become arrears (with an audit line and a notice); how many did."""
+    write_lock(db)
     rows = db.scalars(select(Order).where(Order.status == "unpaid", Order.due_at < now, Order.amount_fen > Order.paid_fen,
                                           Order.review.is_(None))
                       .order_by(Order.due_at).limit(limit).with_for_update(skip_locked=True))

@@ -9,8 +9,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from billing.models import MonthlyPass, Order, OrderAudit
@@ -24,6 +25,7 @@ from parking_core.plates import normalize_plate
 from parking_core.session_models import ParkingSession
 
 AFTER_COMMIT = "billing.after_commit"
+T = TypeVar("T")
 OPEN = ("unpaid", "arrears")  # owed and not being charged
 SETTLED = ("paid", "partially_refunded", "refunded")
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -74,8 +76,23 @@ def audit(db: Session, order: Order, actor: str, action: str, reason: str, at: d
                       new_amount_fen=order.amount_fen if new_amount_fen is None else new_amount_fen, reason=reason, at=at))
 
 
+def kept(db: Session, value: T) -> T:
+    """Detach what was read, so the unit of work's closing rollback does not expire it."""
+    db.expunge_all()
+    return value
+
+
+def write_lock(db: Session) -> None:
+    """On SQLite, which has no row locks and whose driver opens a transaction only at the first write, take the
+    database's write lock now: every read that follows sees the latest commit and no writer slips in between."""
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(text("UPDATE orders SET id = id WHERE 0"))
+
+
 def lock_order(db: Session, order_id: str) -> Order:
-    order = db.get(Order, order_id, with_for_update=True)
+    """The order, locked until the transaction ends (SELECT ... FOR UPDATE; the write lock on SQLite)."""
+    write_lock(db)
+    order = db.get(Order, order_id, with_for_update=True, populate_existing=True)
     if order is None:
         raise OrderNotFound(f"no order {order_id!r}", field="order_id", value=order_id)
     return order
@@ -202,7 +219,7 @@ class OrderBook:
     # -- reads --------------------------------------------------------------------------------------
     def get(self, order_id: str) -> Order:
         with self.uow() as uow:
-            order = uow.session.get(Order, order_id)
+            order = kept(uow.session, uow.session.get(Order, order_id))
         if order is None:
             raise OrderNotFound(f"no order {order_id!r}", field="order_id", value=order_id)
         return order
@@ -210,7 +227,7 @@ class OrderBook:
     def owned(self, db: Session, order_id: str, account_id: str, *, lock: bool = False) -> Order:
         """The caller's order: 404 when there is none, 403 when it is someone else's. An unpaid order of nobody's
         for a plate the caller holds now is theirs to pay (debts follow the plate)."""
-        order = db.get(Order, order_id, with_for_update=lock)
+        order = lock_order(db, order_id) if lock else db.get(Order, order_id)
         if order is None:
             raise OrderNotFound(f"no order {order_id!r}", field="order_id", value=order_id)
         if order.account_id == account_id:
@@ -230,7 +247,7 @@ class OrderBook:
             q = select(Order).where(or_(Order.account_id == account_id, orphans) if plates else Order.account_id == account_id)
             if status:
                 q = q.where(Order.status.in_((status,) if isinstance(status, str) else status))
-            return list(db.scalars(q.order_by(Order.exited_at.desc(), Order.id).limit(limit)))
+            return kept(db, list(db.scalars(q.order_by(Order.exited_at.desc(), Order.id).limit(limit))))
 
     def sessions_of(self, account_id: str, *, limit: int = 50) -> list[tuple[ParkingSession, Order | None]]:
         """The caller's stays: those of plates they hold since they bound them, and those they were billed for."""
@@ -243,7 +260,7 @@ class OrderBook:
                 select(ParkingSession, Order).outerjoin(Order, Order.session_id == ParkingSession.id)
                 .where(or_(ParkingSession.id.in_(billed), *since_bound), ParkingSession.status != "void")
                 .order_by(started.desc(), ParkingSession.id).limit(limit))
-            return [(s, o) for s, o in rows]
+            return kept(db, [(s, o) for s, o in rows])
 
     def listed(self, *, status: str | None = None, lot_id: str | None = None, plate: str | None = None,
                review: bool | None = None, limit: int = 100) -> list[Order]:
@@ -258,11 +275,12 @@ class OrderBook:
         if review is not None:
             q = q.where(Order.review.is_not(None) if review else Order.review.is_(None))
         with self.uow() as uow:
-            return list(uow.session.scalars(q.order_by(Order.created_at.desc(), Order.id).limit(limit)))
+            return kept(uow.session, list(uow.session.scalars(q.order_by(Order.created_at.desc(), Order.id).limit(limit))))
 
     def audit_of(self, order_id: str) -> list[OrderAudit]:
         with self.uow() as uow:
-            return list(uow.session.scalars(select(OrderAudit).where(OrderAudit.order_id == order_id).order_by(OrderAudit.id)))
+            return kept(uow.session, list(uow.session.scalars(select(OrderAudit).where(OrderAudit.order_id == order_id)
+                                                              .order_by(OrderAudit.id))))
 
 
 # -- monthly passes ----------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from billing.alipay.client import (
 )
 from billing.arrears import sweep_overdue
 from billing.models import Order, PaymentAttempt
-from billing.orders import after_commit, move, subject_of
+from billing.orders import after_commit, move, subject_of, write_lock
 from billing.payments import fail_attempt, lock_attempt, new_attempt, settle
 from billing.refunds import Refunds
 from parking_core.accounts import agreement_of
@@ -134,6 +134,7 @@ class PaymentWorker:
         claims: list[Claim] = []
         with self.uow() as uow:
             db = uow.session
+            write_lock(db)
             due = db.scalars(select(Order).where(Order.status == "unpaid", Order.next_charge_at <= now)
                              .order_by(Order.next_charge_at).limit(self.batch).with_for_update(skip_locked=True))
             for order in list(due):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from billing.alipay.client import AlipayClient, AlipayRefused, trade_precreate
 from billing.alipay.notify import NotificationRejected, verify_notification
 from billing.models import AlipayNotificationRecord, Order, Payment, PaymentAttempt
-from billing.orders import OPEN, OrderBook, after_commit, audit, move, subject_of
+from billing.orders import OPEN, OrderBook, after_commit, audit, kept, lock_order, move, subject_of
 from billing.refunds import confirm_refund
 from parking_core.db import UnitOfWork
 from parking_core.errors import Conflict, DependencyUnavailable
@@ -43,7 +43,7 @@ def lock_attempt(db: Session, out_trade_no: str) -> tuple[Order, PaymentAttempt]
     order_id = db.scalar(select(PaymentAttempt.order_id).where(PaymentAttempt.out_trade_no == out_trade_no))
     if order_id is None:
         return None
-    order = db.get(Order, order_id, with_for_update=True)
+    order = lock_order(db, order_id)
     attempt = db.scalars(select(PaymentAttempt).where(PaymentAttempt.out_trade_no == out_trade_no).with_for_update()).one()
     return order, attempt
 
@@ -209,13 +209,14 @@ class Payments:
 
     def attempts_of(self, order_id: str) -> list[PaymentAttempt]:
         with self.uow() as uow:
-            return list(uow.session.scalars(select(PaymentAttempt).where(PaymentAttempt.order_id == order_id).order_by(PaymentAttempt.id)))
+            return kept(uow.session, list(uow.session.scalars(
+                select(PaymentAttempt).where(PaymentAttempt.order_id == order_id).order_by(PaymentAttempt.id))))
 
     def payments_of(self, order_ids: list[str]) -> list[Payment]:
         if not order_ids:
             return []
         with self.uow() as uow:
-            return list(uow.session.scalars(select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.id)))
+            return kept(uow.session, list(uow.session.scalars(select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.id))))
 
     def _alipay(self) -> AlipayClient:
         if self.alipay is None:

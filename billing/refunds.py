@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from billing.alipay.client import AlipayClient, AlipayError, AlipayRefused, trade_refund
 from billing.models import Order, Payment, Refund
-from billing.orders import SETTLED, after_commit, audit, lock_order, move
+from billing.orders import SETTLED, after_commit, audit, kept, lock_order, move
 from parking_core.db import UnitOfWork
-from parking_core.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound
+from parking_core.errors import Conflict, DependencyUnavailable, InvalidInput
 from parking_core.notify import Notifier
 
 log = logging.getLogger("parking.billing")
@@ -91,7 +91,7 @@ class Refunds:
                     raise Conflict(f"request_id {request_id!r} was used for a refund of {refund.amount_fen} fen, not {amount_fen}",
                                    field="request_id", value=request_id)
                 if refund.status != "pending":
-                    return refund, False
+                    return kept(db, refund), False
                 created = False
             else:
                 refund, created = self._new(db, order, amount_fen=amount_fen, reason=reason.strip(), request_id=request_id,
@@ -126,6 +126,7 @@ class Refunds:
         with self.uow() as uow:
             refund = uow.session.scalars(select(Refund).where(Refund.out_request_no == out_request_no)).one()
             out_trade_no = uow.session.scalar(select(Payment.out_trade_no).where(Payment.id == refund.payment_id))
+            kept(uow.session, refund)
         try:
             result = trade_refund(client, out_request_no=out_request_no, refund_amount_fen=refund.amount_fen,
                                   out_trade_no=out_trade_no, reason=refund.reason[:MAX_REASON])
@@ -151,8 +152,9 @@ class Refunds:
             if refunded != result.refund_fee_fen:
                 order.review = f"Alipay has refunded {result.refund_fee_fen} fen of {out_trade_no}, our records {refunded} fen: check it"
                 audit(db, order, "alipay", "flag_refund", order.review, now)
+            row = db.get(Refund, refund.id)
             uow.commit()
-            return db.get(Refund, refund.id)
+        return row
 
     def retry_pending(self) -> int:
         """Re-send refunds Alipay has not confirmed for a while; how many were sent."""
@@ -170,7 +172,7 @@ class Refunds:
 
     def of_order(self, order_id: str) -> list[Refund]:
         with self.uow() as uow:
-            return list(uow.session.scalars(select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)))
+            return kept(uow.session, list(uow.session.scalars(select(Refund).where(Refund.order_id == order_id).order_by(Refund.id))))
 
     def _alipay(self) -> AlipayClient:
         if self.alipay is None:

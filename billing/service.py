@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from billing.alipay.client import AlipayClient
 from billing.arrears import ArrearsAtEntry, PlateArrears, arrears_of
 from billing.models import MonthlyPass
-from billing.orders import AFTER_COMMIT, OrderBook, add_pass, passes
+from billing.orders import AFTER_COMMIT, OrderBook, add_pass, kept, passes
 from billing.payment_worker import PaymentWorker
 from billing.payments import Payments
 from billing.reconcile import Reconciliation, Settlement, reconcile, settlement
@@ -83,7 +83,7 @@ class Billing:
 
     def arrears(self, plate: str) -> PlateArrears:
         with self.orders.uow() as uow:
-            return arrears_of(uow.session, plate, self.orders.clock())
+            return kept(uow.session, arrears_of(uow.session, plate, self.orders.clock()))
 
     def add_pass(self, **kw: Any) -> MonthlyPass:
         with self.orders.uow() as uow:
@@ -93,7 +93,7 @@ class Billing:
 
     def passes(self, **kw: Any) -> list[MonthlyPass]:
         with self.orders.uow() as uow:
-            return passes(uow.session, **kw)
+            return kept(uow.session, passes(uow.session, **kw))
 
     def reconcile(self, day: date) -> Reconciliation:
         if self.alipay is None:

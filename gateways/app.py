@@ -7,6 +7,8 @@ from gateways import citizen, health
 from gateways import driver_accounts, operator_disputes
 from gateways import lots_list, pages, stream
 from gateways import opendata, signs
+from gateways import arrears_notice, driver_orders, operator_billing, payments
+from gateways import guidance
 from gateways.bootstrap import Platform
 from gateways.caching import CachingMiddleware
 from gateways.errors import install_error_handlers
@@ -30,6 +32,11 @@ def create_app(platform: Platform) -> FastAPI:
     pages.mount(app)
     app.include_router(opendata.router)
     app.include_router(signs.router)
+    app.include_router(payments.router)
+    app.include_router(driver_orders.router)
+    app.include_router(operator_billing.router)
+    app.include_router(arrears_notice.router)
+    app.include_router(guidance.router)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_env())
     app.add_middleware(CachingMiddleware)  # outermost: 429s and errors get no-store too
     return app

@@ -13,13 +13,17 @@ from datetime import datetime, timezone
 from sqlalchemy.orm import sessionmaker
 
 from parking_core.availability import Availability
+from billing.alipay.client import AlipayClient
 from billing.tariffs import CompiledTariff
 from billing.tariffs.catalog import load_tariff_catalog
+from gateways.operator_auth import load_operator_keys
+from parking_core.accounts import Accounts, load_account_settings
 from parking_core.db import UnitOfWork, make_engine, schema_revisions
 from parking_core.directory import Directory
 from parking_core.errors import ConfigError
 from parking_core.events import BerthReported, DeviceEvent, PassageReported
 from parking_core.live import LiveState, open_live_state
+from parking_core.notify import CodeSender, ConsoleNotifier, ConsoleSender, Notifier
 from parking_core.registry import load_lots
 from parking_core.sessions import SessionBook
 from parking_core.settings import Settings
@@ -39,6 +43,9 @@ class Platform:
     publish_sink: Callable[[str, bytes, bool], None] | None = None  # tests: capture instead of MQTT
     availability_listeners: list[Callable[[str, Availability], None]] = field(default_factory=list)
     after_sessions_commit: list[Callable[[], None]] = field(default_factory=list)  # e.g. wake the payment worker
+    code_sender: CodeSender = field(default_factory=ConsoleSender)  # an SMS provider in production
+    notifier: Notifier = field(default_factory=ConsoleNotifier)  # driver notices: unpaid orders, arrears, disputes
+    alipay: AlipayClient | None = None  # None: no agreement signing or charging (billing may build it from AlipaySettings.from_env())
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -48,6 +55,10 @@ class Platform:
         self.directory = Directory()
         self.sessions = SessionBook(clock=self.clock)
         self.tariffs: dict[str, CompiledTariff] = load_tariff_catalog(s.tariffs_path)
+        account_settings = load_account_settings()
+        self.accounts = Accounts.from_settings(account_settings, data_dir=s.data_dir, uow=self.uow, clock=self.clock,
+                                               sender=self.code_sender, notifier=self.notifier, alipay=self.alipay)
+        self.operator_keys = load_operator_keys(account_settings, s.data_dir)
         self.broker: EmbeddedBroker | None = None
         self.mqtt_target: MqttTarget | None = None
         self.publisher: Publisher | None = None
@@ -137,8 +148,35 @@ class Platform:
             except Exception:  # keep ticking; the log says what broke
                 log.exception("tick failed")
 
+    def follow_availability(self) -> None:
+        """Hear every lot's availability from the broker, so changes other worker processes
+        ingest reach this process's listeners (the live stream, signs) too."""
+        import orjson
+
+        from sensors.mqtt import connect, make_client
+
+        def on_message(client, userdata, msg) -> None:  # noqa: ANN001
+            lot_id = msg.topic.split("/")[-2]
+            try:
+                body = orjson.loads(msg.payload)
+                a = Availability(free=int(body["free"]), total=int(body["total"]), status=str(body["status"]),
+                                 updated_at=datetime.fromisoformat(body["ts"]))
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignoring a malformed availability message on %s", msg.topic)
+                return
+            self._on_availability(lot_id, a)
+
+        self._follower = make_client(self.mqtt_target)
+        self._follower.on_message = on_message
+        self._follower.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{self.settings.topic_prefix}/lots/+/availability", qos=1)
+        connect(self._follower, self.mqtt_target)
+        self._follower.loop_start()
+
     def stop(self) -> None:
         self._stop.set()
+        if getattr(self, "_follower", None) is not None:
+            self._follower.disconnect()
+            self._follower.loop_stop()
         if self._ticker:
             self._ticker.join(5)
         if self.ingest:

@@ -92,7 +92,7 @@ def serve(
 
         extra = [subprocess.Popen([sys.executable, "-m", "gateways.cli", "ingest", "--worker-id", str(i)]) for i in range(1, workers)]
     try:
-        _run(s, host, port)
+        _run(s, host, port, follow=workers > 1)
     finally:
         for proc in extra:
             proc.terminate()
@@ -114,6 +114,8 @@ def ingest(
     platform = Platform(s.model_copy(update={"mqtt_client_id": f"{s.mqtt_client_id}-{worker_id}"}))
     try:
         platform.start()
+        if follow:  # other workers ingest too: their changes reach this process's stream over MQTT
+            platform.follow_availability()
     except ParkingError as exc:
         platform.stop()
         _fail(exc)
@@ -150,7 +152,7 @@ def demo(
     _run(s, host, port, city=city, rate=rate, seed=seed)
 
 
-def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: float = 0.0, seed: int = 1) -> None:
+def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: float = 0.0, seed: int = 1, follow: bool = False) -> None:
     import uvicorn
 
     from gateways.app import create_app
@@ -166,6 +168,8 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
             result = import_registry(platform, city)
             console.print(f"city: {result.created + result.updated} car parks, {result.berths} sensor berths")
         platform.start()
+        if follow:  # other workers ingest too: their changes reach this process's stream over MQTT
+            platform.follow_availability()
     except ParkingError as exc:
         platform.stop()
         _fail(exc)
@@ -179,7 +183,7 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
             kwargs=dict(target=platform.mqtt_target, city=city, rate=rate, duration_s=None, prefix=s.topic_prefix, seed=seed, progress=False, stop_event=stop),
         )
         sim_thread.start()
-    server = uvicorn.Server(uvicorn.Config(create_app(platform), host=host, port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(create_app(platform), host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
     web = threading.Thread(target=server.run, name="http", daemon=True)
     web.start()
     console.print(f"API on [bold]http://{host}:{port}[/] (try /v1/lots/nearby?lat=31.2990&lon=120.5853, /docs); MQTT {platform.mqtt_target.host}:{platform.mqtt_target.port}; Ctrl-C stops")

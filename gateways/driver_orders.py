@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from billing.models import Order
-from billing.orders import SETTLED
+from billing.orders import SETTLED, kept
 from gateways.auth import CurrentAccount
 from gateways.deps import PlatformDep
 from gateways.payments import BillingDep
@@ -141,7 +141,7 @@ def my_orders(account_id: CurrentAccount, billing: BillingDep, platform: Platfor
 @router.get("/orders/{order_id}", response_model=OrderDetail, responses=MINE)
 def my_order(order_id: str, account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep) -> OrderDetail:
     with billing.orders.uow() as uow:
-        order = billing.orders.owned(uow.session, order_id, account_id)
+        order = kept(uow.session, billing.orders.owned(uow.session, order_id, account_id))
     return _details(platform, billing, [order])[0]
 
 

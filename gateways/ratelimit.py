@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from parking_core.errors import ConfigError, ParkingError, TooManyRequests
 
 API_KEY_HEADER = "x-api-key"
-EXEMPT = ("/healthz", "/v1/payments/alipay/notify")  # monitoring; Alipay retries for a day if refused
+EXEMPT = ("/healthz", "/v1/payments/alipay/notify", "/v1/payments/alipay/agreement-notify")  # monitoring; Alipay retries for a day if refused
 STREAM_RETRY_AFTER_S = 5
 MAX_CLIENTS = 100_000  # past this many buckets, full ones (idle clients) are forgotten
 

@@ -66,6 +66,7 @@ def watched_lots(directory: Directory, *, lots: str | None, lat: float | None, l
     response_class=EventSourceResponse,
     description=EVENTS,
     responses={
+        200: {"description": "a Server-Sent Events stream (see above)", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
         404: {"model": ErrorBody, "description": "an unknown lot id"},
         422: {"model": ErrorBody, "description": "bad parameters, named"},
         429: {"model": ErrorBody, "description": "this client already holds as many open streams as it may"},

@@ -17,6 +17,7 @@ the log is read incrementally, at most every `refresh_s` per lot.
 """
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -41,11 +42,15 @@ EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 LAGS = (0, 1, 2, 4, 8)  # slots at which persistence and error are measured; between them, interpolated
 SHRINK_DAYS = 2.0  # a weekday's own mean counts as much as the wider profile once it has this many days
 RHO_PRIOR_PAIRS = 96  # one day of evidence before the measured persistence outweighs "deviations persist"
-SIGMA_PRIOR_DAYS = 1.0
+ERROR_PRIOR_DAYS = 1.0  # history days the assumed error counts for before the measured one takes over
 MIN_COVER_S = SLOT_S / 4  # a slot with less data than this is not used for learning
-Z80 = 1.2816  # the 80 % interval
-CONFIDENCE_ZERO = 0.25  # an expected error this large (share of capacity) means no confidence at all
+BAND_PER_MAE = 1.6  # 80 % half-width per mean absolute error, for normal errors (no history to measure it)
+CONFIDENCE_ZERO = 0.2  # an expected absolute error this large (share of capacity) means no confidence at all
 OPEN = ("spacesAvailable", "almostFull", "full")
+WORKER_CHUNK = 50  # lots per first-read query
+WORKER_IDLE_S = 30.0
+
+log = logging.getLogger("parking.forecast")
 
 Row = tuple  # (id, lot_id, ts: datetime, free, total, status)
 Loader = Callable[[Sequence[str], datetime, int], list[Row]]
@@ -78,11 +83,11 @@ def observe(live: LiveLot | None, now: datetime, heartbeat_timeout_s: float) -> 
     return Observation(free=max(0, min(live.free, live.total)), total=live.total, at=min(at, now))
 
 
-def prior_sigma(lag_slots: float) -> float:
-    """Error (share of capacity) assumed before a lot has history: wide, growing with the horizon."""
+def prior_error(lag_slots: float) -> float:
+    """Mean absolute error (share of capacity) assumed before a lot has history: large, growing with the horizon."""
     if lag_slots <= 0:
         return 0.0
-    return 0.08 + 0.12 * math.sqrt(min(1.0, lag_slots / 4))
+    return 0.06 + 0.09 * math.sqrt(min(1.0, lag_slots / 4))
 
 
 @lru_cache(maxsize=4096)
@@ -103,6 +108,11 @@ def local_seconds(t: float) -> float:
     return t + OFFSET_S
 
 
+def _day(t: float) -> int:
+    """Local (Shanghai) day number of an instant, counted from 1970-01-01."""
+    return int(local_seconds(t) // DAY_S)
+
+
 @dataclass(frozen=True)
 class _Model:
     """What was learnt about one lot: a profile per kind of day, persistence and error per lag."""
@@ -110,7 +120,8 @@ class _Model:
     weekday: tuple[tuple[float, ...], ...]  # 7 x 96, already shrunk toward the day-type profile
     daytype: dict[bool, tuple[float, ...]]  # working -> 96
     rho: tuple[float, ...]  # per LAGS
-    sigma: tuple[float, ...]  # per LAGS, share of capacity
+    mae: tuple[float, ...]  # mean absolute error per LAGS, share of capacity
+    band: tuple[float, ...]  # 80 % of errors are within this, per LAGS
     days: int
 
     def level(self, t: float) -> float:
@@ -207,9 +218,8 @@ class _Series:
         return out
 
 
-def learn(series: _Series) -> _Model | None:
-    """Profiles per kind of day, then persistence and error of deviations per lag, from the lot's own days."""
-    cells = series.slots()
+def learn(cells: list[tuple[int, float | None]]) -> _Model | None:
+    """Profiles per kind of day, then persistence and error of deviations per lag, from the lot's own slots."""
     if not any(v is not None for _, v in cells):
         return None
     # sums and counts per (group, slot): ("weekday", 0..6), ("working", bool), all days "*"
@@ -228,9 +238,10 @@ def learn(series: _Series) -> _Model | None:
     overall = _fill(_mean(acc["*"], None))
     daytype = {w: _smooth(_mean(acc.get(("working", w)), overall)) for w in (True, False)}
     weekday = tuple(_smooth(_mean(acc.get(("weekday", d)), daytype[d < 5])) for d in range(7))
-    model = _Model(weekday=weekday, daytype=daytype, rho=(1.0,) * len(LAGS), sigma=(0.0,) * len(LAGS), days=len(days_seen))
-    rho, sigma = _persistence(cells, acc, model)
-    return _Model(weekday=weekday, daytype=daytype, rho=rho, sigma=sigma, days=len(days_seen))
+    none = (0.0,) * len(LAGS)
+    model = _Model(weekday=weekday, daytype=daytype, rho=none, mae=none, band=none, days=len(days_seen))
+    rho, mae, band = _persistence(cells, model)
+    return _Model(weekday=weekday, daytype=daytype, rho=rho, mae=mae, band=band, days=len(days_seen))
 
 
 def _groups(weekday: int | None, working: bool) -> tuple:
@@ -266,36 +277,25 @@ def _smooth(profile: tuple[float, ...]) -> tuple[float, ...]:
     return tuple((profile[i - 1] + 2 * profile[i] + profile[(i + 1) % n]) / 4 for i in range(n))
 
 
-def _persistence(cells: list[tuple[int, float | None]], acc: dict, model: _Model) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """rho(lag) = how much of a deviation is left `lag` slots later; sigma(lag) = the rule's error then.
-
-    Residuals are scaled by n/(n-1) so that a day's own share in its profile does not flatter the error."""
-    res: list[float | None] = []
-    for k, (day, v) in enumerate(cells):
-        if v is None:
-            res.append(None)
-            continue
-        s = k % SLOTS
-        weekday, working = day_group(day)
-        g = acc[_groups(weekday, working)[0]]
-        n = g[1][s]
-        r = v - model._slot(day * SLOTS + s)
-        res.append(r)
-    days = model.days
-    rho, sigma = [1.0], [0.0]
+def _persistence(cells: list[tuple[int, float | None]], model: _Model) -> tuple[tuple[float, ...], ...]:
+    """Per lag: rho, how much of a deviation is left that many slots later; then the rule's mean absolute
+    error and the width that holds 80 % of its errors (measured, so a lot with events gets wide bands)."""
+    res = [None if v is None else v - model._slot(day * SLOTS + k % SLOTS) for k, (day, v) in enumerate(cells)]
+    rho, mae, band = [1.0], [0.0], [0.0]
     for lag in LAGS[1:]:
         pairs = [(a, b) for a, b in zip(res, res[lag:]) if a is not None and b is not None]
         sxx = sum(a * a for a, _ in pairs)
-        sxy = sum(a * b for a, b in pairs)
-        r = sxy / sxx if sxx > 1e-9 else 1.0
-        r = (len(pairs) * r + RHO_PRIOR_PAIRS) / (len(pairs) + RHO_PRIOR_PAIRS)
-        r = min(1.0, max(0.0, r))
-        err2 = sum((b - r * a) ** 2 for a, b in pairs) / len(pairs) if pairs else 0.0
-        prior = prior_sigma(lag)
-        var = (days * err2 + SIGMA_PRIOR_DAYS * prior * prior) / (days + SIGMA_PRIOR_DAYS)
+        r = sum(a * b for a, b in pairs) / sxx if sxx > 1e-9 else 1.0
+        r = min(1.0, max(0.0, (len(pairs) * r + RHO_PRIOR_PAIRS) / (len(pairs) + RHO_PRIOR_PAIRS)))
+        errors = sorted(abs(b - r * a) for a, b in pairs)
+        prior = prior_error(lag)
+        w = model.days / (model.days + ERROR_PRIOR_DAYS)
+        measured_mae = sum(errors) / len(errors) if errors else prior
+        measured_band = errors[int(0.8 * (len(errors) - 1))] if errors else BAND_PER_MAE * prior
         rho.append(r)
-        sigma.append(math.sqrt(var))
-    return tuple(rho), tuple(sigma)
+        mae.append(w * measured_mae + (1 - w) * prior)
+        band.append(w * measured_band + (1 - w) * BAND_PER_MAE * prior)
+    return tuple(rho), tuple(mae), tuple(band)
 
 
 def _db_loader(session_factory: sessionmaker[Session]) -> Loader:
@@ -313,7 +313,10 @@ def _db_loader(session_factory: sessionmaker[Session]) -> Loader:
 
 
 class Forecaster:
-    """Forecasts for any lot; learnt state is cached in memory and read from the log incrementally."""
+    """Forecasts for any lot from state cached in memory; `prepare` keeps that state up to date.
+
+    New log rows are read inline and incrementally (small); a lot's first read (weeks of rows) and its
+    daily relearning run on a background thread, so a request never pays for more than it waits."""
 
     def __init__(self, load: Loader | None = None, *, refresh_s: float = 300.0, window_days: int = 35,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -322,7 +325,13 @@ class Forecaster:
         self.window_days = window_days
         self._monotonic = monotonic
         self._series: dict[str, _Series] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards every _Series
+        self._work = threading.Condition()  # guards the queues below and the worker
+        self._cold: dict[str, None] = {}  # lots waiting for their first read
+        self._stale: dict[str, None] = {}  # lots whose profile was learnt on an earlier day
+        self._failed: set[str] = set()
+        self._asked_at: datetime | None = None
+        self._worker: threading.Thread | None = None
 
     @classmethod
     def for_database(cls, session_factory: sessionmaker[Session], **kw) -> "Forecaster":
@@ -336,52 +345,113 @@ class Forecaster:
         for row in rows:
             by_lot.setdefault(row[1], []).append(row)
         for lot_id, lot_rows in by_lot.items():
-            lot_rows.sort(key=lambda r: (r[2], r[0]))
-            series = f._series[lot_id] = _Series(f.window_days)
-            series.extend(lot_rows, now.timestamp())
-            f._relearn(series, now.timestamp(), force=True)
+            f._series[lot_id] = f._first_read(sorted(lot_rows, key=lambda r: (r[2], r[0])), now)
         return f
 
-    def prepare(self, lot_ids: Iterable[str], now: datetime) -> None:
-        """Read what the log gained for these lots (those not read for `refresh_s`), in two queries at most."""
+    def _first_read(self, rows: list[Row], now: datetime) -> _Series:
+        series = _Series(self.window_days)
+        series.extend(rows, now.timestamp())
+        series.refreshed = self._monotonic()
+        series.learnt_day = _day(now.timestamp())
+        series.model = learn(series.slots())
+        return series
+
+    def prepare(self, lot_ids: Iterable[str], now: datetime, *, wait_s: float | None = None) -> None:
+        """Bring these lots up to date with the log; wait up to `wait_s` (None: as long as it takes) for the
+        first read of lots never seen, which then forecast without history."""
         if self._load is None:
             return
+        ids = list(dict.fromkeys(lot_ids))
         mono = self._monotonic()
-        wanted = [i for i in dict.fromkeys(lot_ids) if mono - self._refreshed(i) >= self.refresh_s]
-        if not wanted:
+        due = [i for i in ids if i in self._series and mono - self._series[i].refreshed >= self.refresh_s]
+        if due:
+            self._refresh(due, now, mono)
+        cold = [i for i in ids if i not in self._series]
+        if not cold:
             return
+        with self._work:
+            self._failed.difference_update(cold)
+            self._cold.update(dict.fromkeys(cold))
+            self._asked_at = now
+            self._start_worker()
+            self._work.wait_for(lambda: all(i in self._series or i in self._failed for i in cold), timeout=wait_s)
+
+    def _refresh(self, lot_ids: list[str], now: datetime, mono: float) -> None:
+        """Append the rows logged since each lot's last read: one small query."""
+        since = now - timedelta(days=self.window_days)
+        rows = self._load(lot_ids, since, min(self._series[i].last_id for i in lot_ids))
+        by_lot: dict[str, list[Row]] = {i: [] for i in lot_ids}
+        for row in rows:
+            by_lot[row[1]].append(row)
+        t = now.timestamp()
+        relearn = []
         with self._lock:
-            wanted = [i for i in wanted if mono - self._refreshed(i) >= self.refresh_s]
-            fresh = [i for i in wanted if i not in self._series]
-            known = [i for i in wanted if i in self._series]
-            since = now - timedelta(days=self.window_days)
-            rows = self._load(fresh, since, 0) if fresh else []
-            if known:
-                rows += self._load(known, since, min(self._series[i].last_id for i in known))
-            by_lot: dict[str, list[Row]] = {i: [] for i in wanted}
-            for row in rows:
-                by_lot[row[1]].append(row)
-            t = now.timestamp()
             for lot_id, lot_rows in by_lot.items():
-                series = self._series.get(lot_id) or self._series.setdefault(lot_id, _Series(self.window_days))
+                series = self._series[lot_id]
                 series.extend([r for r in lot_rows if r[0] > series.last_id], t)
                 series.refreshed = mono
-                self._relearn(series, t, force=lot_id in fresh)
+                if series.learnt_day != _day(t):
+                    relearn.append(lot_id)
+        if relearn:
+            with self._work:
+                self._stale.update(dict.fromkeys(relearn))
+                self._start_worker()
 
-    def _refreshed(self, lot_id: str) -> float:
-        s = self._series.get(lot_id)
-        return s.refreshed if s is not None else -math.inf
+    def _start_worker(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._run, name="forecast-learner", daemon=True)
+            self._worker.start()
 
-    @staticmethod
-    def _relearn(series: _Series, t: float, *, force: bool) -> None:
-        today = int(local_seconds(t) // DAY_S)
-        if force or series.learnt_day != today or series.model is None:
-            series.model = learn(series)
-            series.learnt_day = today
+    def _run(self) -> None:
+        """First reads and relearning, a chunk at a time; the thread ends when idle."""
+        while True:
+            with self._work:
+                if not self._work.wait_for(lambda: self._cold or self._stale, timeout=WORKER_IDLE_S):
+                    self._worker = None
+                    return
+                cold = list(self._cold)[:WORKER_CHUNK]
+                stale = list(self._stale)[:WORKER_CHUNK]
+                for i in cold:
+                    del self._cold[i]
+                for i in stale:
+                    del self._stale[i]
+                now = self._asked_at
+            try:
+                self._read_first(cold, now)
+                for lot_id in stale:
+                    self._relearn(lot_id)
+            except Exception:  # a database outage: the waiting requests go on without history
+                log.exception("forecast learning failed for %d lots", len(cold) + len(stale))
+                with self._work:
+                    self._failed.update(i for i in cold if i not in self._series)
+            with self._work:
+                self._work.notify_all()
+
+    def _read_first(self, lot_ids: list[str], now: datetime) -> None:
+        lot_ids = [i for i in lot_ids if i not in self._series]
+        if not lot_ids:
+            return
+        by_lot: dict[str, list[Row]] = {i: [] for i in lot_ids}
+        for row in self._load(lot_ids, now - timedelta(days=self.window_days), 0):
+            by_lot[row[1]].append(row)
+        for lot_id, rows in by_lot.items():
+            series = self._first_read(rows, now)
+            with self._lock:
+                self._series.setdefault(lot_id, series)
+            with self._work:
+                self._work.notify_all()
+
+    def _relearn(self, lot_id: str) -> None:
+        with self._lock:
+            series = self._series[lot_id]
+            cells, day = series.slots(), _day(series.until or 0.0)
+        model = learn(cells)
+        with self._lock:
+            series.model, series.learnt_day = model, day
 
     def predict(self, lot_id: str, now: datetime, horizon_min: float, *, current: Observation | None = None) -> Prediction:
-        """Free spaces at now + horizon; `current` defaults to the last value the log shows."""
-        self.prepare((lot_id,), now)
+        """Free spaces at now + horizon from what is in memory (call `prepare` first); `current` defaults to
+        the last value the log shows."""
         series = self._series.get(lot_id)
         model = series.model if series is not None else None
         if current is None and series is not None and series.value is not None and series.until is not None:
@@ -395,22 +465,22 @@ class Forecaster:
             lag = max(0.0, (target - current.at.timestamp()) / SLOT_S)
             occ_now = 1 - current.free / total
             if model is None:
-                occ, sigma = occ_now, prior_sigma(lag)
+                occ, mae, band = occ_now, prior_error(lag), BAND_PER_MAE * prior_error(lag)
                 basis = "current count carried forward: no history yet"
             else:
                 occ = model.level(target) + _interp(model.rho, lag) * (occ_now - model.level(current.at.timestamp()))
-                sigma = _interp(model.sigma, lag)
+                mae, band = _interp(model.mae, lag), _interp(model.band, lag)
                 basis = f"profile of {model.days} days, adjusted by the current count"
         elif model is not None:
-            occ, sigma = model.level(target), model.sigma[-1]
+            occ, mae, band = model.level(target), model.mae[-1], model.band[-1]
             basis = f"profile of {model.days} days only: no current count"
         else:
             return Prediction(0, 0, total, 0.0, "no data: no current count and no history")
         occ = min(1.0, max(0.0, occ))
         free = round(total * (1 - occ))
-        low = max(0, min(free, round(total * (1 - occ - Z80 * sigma))))
-        high = min(total, max(free, round(total * (1 - occ + Z80 * sigma))))
-        confidence = round(max(0.0, 1 - sigma / CONFIDENCE_ZERO), 2)
+        low = max(0, min(free, round(total * (1 - occ - band))))
+        high = min(total, max(free, round(total * (1 - occ + band))))
+        confidence = round(max(0.0, 1 - mae / CONFIDENCE_ZERO), 2)
         return Prediction(free, low, high, confidence, basis)
 
 

@@ -28,6 +28,12 @@ def need(service: str, host: str, port: int) -> None:
         pytest.skip(msg)
 
 
+@pytest.fixture(autouse=True)
+def _own_data_dir(tmp_path, monkeypatch):
+    """Files a platform makes in its data dir (jwt_secret, operator_keys) go to the test's own directory."""
+    monkeypatch.setenv("PARKING_DATA_DIR", str(tmp_path / "data"))
+
+
 @pytest.fixture
 def redis_url() -> str:
     need("Redis", "127.0.0.1", 6379)

@@ -18,6 +18,7 @@ const STATUS_TEXT = {
   unknown: "no data",
 };
 const MAX_STREAM_RADIUS_M = 50000;
+const WALK_M = 1500; // how far from the chosen point suggestions may be
 
 const lots = new Map(); // id -> lot fields from /v1/lots, updated by the stream
 const markers = new Map(); // id -> Leaflet circle marker
@@ -31,7 +32,7 @@ async function fetchAllLots() {
   let after = null;
   for (;;) {
     const url = "/v1/lots?limit=5000" + (after ? "&after=" + encodeURIComponent(after) : "");
-    const res = await fetch(url);
+    const res = await fetch(url, { cache: "no-cache" }); // revalidate: the list may be seconds old otherwise
     if (!res.ok) throw new Error("GET /v1/lots: " + res.status);
     const page = await res.json();
     all.push(...page.lots);
@@ -181,7 +182,14 @@ function openStream(bounds) {
   source.addEventListener("availability", (e) => applyUpdate(JSON.parse(e.data)));
   source.addEventListener("ready", () => setLive("on", "live"));
   source.addEventListener("overflow", () => resync());
-  source.onerror = () => setLive("off", "reconnecting…"); // EventSource retries; the server resends the state
+  source.onerror = () => {
+    if (source.readyState !== EventSource.CLOSED) {
+      setLive("off", "reconnecting…"); // EventSource retries by itself; the server resends the state
+      return;
+    }
+    setLive("off", "offline"); // refused (e.g. 429: too many open pages): try again later
+    setTimeout(() => openStream(bounds), 15000);
+  };
 }
 
 // ---- search and guidance ----------------------------------------------------------------------
@@ -249,19 +257,26 @@ function search(text) {
   }
 }
 
-// /v1/guidance ranks where to go; until a platform has it, the nearest lots with a free space.
+// /v1/guidance ranks where to go; on a platform without it, the nearest lots with a free space.
 async function suggestions(lat, lon) {
   const at = `lat=${lat.toFixed(6)}&lon=${lon.toFixed(6)}`;
-  const res = await fetch(`/v1/guidance?${at}`);
+  const res = await fetch(`/v1/guidance?${at}&max_walk_m=${WALK_M}&limit=10`, { cache: "no-cache" });
   if (res.ok) {
     const body = await res.json();
     const items = Array.isArray(body) ? body : Object.values(body).find(Array.isArray) || [];
     return items.map((item) => ({ ...item, id: item.id || item.lot_id || (item.lot && item.lot.id) }));
   }
   if (res.status !== 404) throw new Error("GET /v1/guidance: " + res.status);
-  const near = await fetch(`/v1/lots/nearby?${at}&radius_m=3000&min_free=1&limit=10`);
+  const near = await fetch(`/v1/lots/nearby?${at}&radius_m=${WALK_M}&min_free=1&limit=10`, { cache: "no-cache" });
   if (!near.ok) throw new Error("GET /v1/lots/nearby: " + near.status);
   return (await near.json()).lots;
+}
+
+function suggestionMeta(item, lot, from) {
+  const d = item.distance_m ?? metres(from, lot);
+  const parts = [d < 1000 ? `${Math.round(d)} m` : `${(d / 1000).toFixed(1)} km`];
+  if (item.predicted_free_at_arrival != null) parts.push(`~${item.predicted_free_at_arrival} on arrival`);
+  return parts.join(" · ");
 }
 
 async function guide(lat, lon, label) {
@@ -282,8 +297,8 @@ async function guide(lat, lon, label) {
     if (!lot) continue;
     const li = document.createElement("li");
     li.dataset.lot = lot.id;
-    const d = item.distance_m ?? item.walk_m ?? metres({ lat, lon }, lot);
-    fillRow(li, lot, d < 1000 ? `${Math.round(d)} m` : `${(d / 1000).toFixed(1)} km`);
+    if (Array.isArray(item.reasons)) li.title = item.reasons.join("; ");
+    fillRow(li, lot, suggestionMeta(item, lot, { lat, lon }));
     li.addEventListener("click", () => {
       map.setView([lot.lat, lot.lon], Math.max(map.getZoom(), 16));
       markers.get(lot.id).openPopup();
@@ -291,7 +306,9 @@ async function guide(lat, lon, label) {
     list.append(li);
   }
   if (!list.children.length) {
-    list.append(Object.assign(document.createElement("li"), { className: "meta", textContent: "no free space within 3 km" }));
+    list.append(Object.assign(document.createElement("li"), {
+      className: "meta", textContent: `no car park with free spaces within ${WALK_M / 1000} km`,
+    }));
   }
 }
 

@@ -1,0 +1,220 @@
+"""Exit-to-order latency: from a gate's `out` passage published over MQTT to (1) the order committed and
+(2) the withholding charge arriving at Alipay (the local gateway), with the whole platform in this process.
+
+The platform (MQTT ingest from a private Mosquitto run with the shipped config, SQLite or PostgreSQL, billing
+with its payment worker thread) and the local Alipay (served by uvicorn, delivering its notifications to the
+platform's own HTTP app) run here; every car has an account with a signed agreement. Entries are published
+first; then one exit every 1/--rate s. Times are taken with one clock: just before the publish, in an
+after-commit action of the order's transaction, and when the gateway receives `alipay.trade.pay`.
+Optionally a simulated city loads the ingest from another process (--background msg/s). From the repository root:
+
+    python -m bench.bench_exit_to_order [--cars 300] [--rate 20] [--pg] [--background 0]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+
+from bench.common import REPO, console, database, percentile, prepare_database, private_mosquitto, table, wait_until
+from parking_core.registry import parse_registry
+from sensors.broker import free_port
+from sensors.mqtt import connect, make_client
+
+LOT = "EXIT-1"
+
+
+def exit_lot() -> dict:
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [120.5853, 31.2990]},
+            "properties": {"id": LOT, "name": "exit bench car park", "kind": "off_street", "operator": "op-bench",
+                           "district": "gusu", "total": 5000, "tariff": "suzhou-offstreet"}}
+
+
+def use_fast_signing() -> None:
+    """Replace the SDK's request signing (pure-Python RSA: ~75 ms a request, holding the GIL) by `cryptography`'s,
+    after checking both give the same signature (PKCS#1 v1.5 with SHA-256 is deterministic)."""
+    import base64
+    import functools
+
+    import alipay.aop.api.DefaultAlipayClient as sdk
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from billing.alipay.signing import generate_keypair, private_pkcs1_pem
+
+    @functools.lru_cache(maxsize=8)
+    def key(pem: str):  # noqa: ANN202
+        return serialization.load_pem_private_key(sdk.fill_private_key_marker(pem).encode(), password=None)
+
+    def sign_with_rsa2(private_key: str, sign_content: str, charset: str) -> str:
+        raw = key(private_key).sign(sign_content.encode(charset), padding.PKCS1v15(), hashes.SHA256())
+        return base64.b64encode(raw).decode(charset)
+
+    pem = private_pkcs1_pem(generate_keypair().private_pem)
+    if sign_with_rsa2(pem, "a=1&b=支付", "utf-8") != sdk.sign_with_rsa2(pem, "a=1&b=支付", "utf-8"):
+        raise SystemExit("fast signing differs from the SDK's")
+    sdk.sign_with_rsa2 = sign_with_rsa2
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Latency from an exit published over MQTT to its order and its charge request.")
+    ap.add_argument("--cars", type=int, default=300)
+    ap.add_argument("--rate", type=float, default=20.0, help="exits per second")
+    ap.add_argument("--pg", action="store_true", help="PostgreSQL instead of a SQLite file")
+    ap.add_argument("--background", type=float, default=0.0, help="simulated city messages/s from another process")
+    ap.add_argument("--lots", type=int, default=3300, help="car parks of the background city")
+    ap.add_argument("--fast-sign", action="store_true",
+                    help="sign requests with `cryptography` instead of the SDK's pure-Python `rsa` (byte-identical signatures; "
+                         "the patch proposed for billing/alipay/client.py), to show what it changes")
+    args = ap.parse_args(argv)
+    if args.fast_sign:
+        use_fast_signing()
+
+    import uvicorn
+
+    from billing.alipay.client import build_client
+    from billing.orders import after_commit
+    from billing.service import BillingSettings, install_billing
+    from gateways.alipay_local import NotifyPolicy, start_local_alipay
+    from gateways.alipay_local.methods import METHODS
+    from gateways.app import create_app
+    from gateways.bootstrap import Platform
+    from parking_core.accounts import Accounts, AccountSettings
+    from parking_core.notify import RecordingNotifier, RecordingSender
+    from parking_core.settings import load_settings
+    from sensors.simulator import generate_city
+
+    os.environ["PARKING_RATE_LIMIT_PER_MIN"] = "0"
+    features = [exit_lot()] + (generate_city(args.lots, seed=1)["features"] if args.background else [])
+    lots = parse_registry({"type": "FeatureCollection", "features": features})
+    prefix = "parking/v1"
+    plates = [f"苏E{i:05d}" for i in range(args.cars)]
+    published: dict[str, float] = {}
+    committed: dict[str, float] = {}
+    requested: dict[str, float] = {}
+
+    with private_mosquitto() as target, tempfile.TemporaryDirectory(prefix="bench-exit-") as tmp, \
+            database("pg" if args.pg else "sqlite", Path(tmp)) as url:
+        prepare_database(url, lots)
+        settings = load_settings(DATABASE_URL=url, REDIS_URL="", MQTT_URL=f"mqtt://platform@{target.host}:{target.port}",
+                                 PARKING_TOPIC_PREFIX=prefix, PARKING_MQTT_CLIENT_ID="bench-exit-ingest", PARKING_DATA_DIR=tmp)
+        platform = Platform(settings).start()
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning", access_log=False))
+        web = threading.Thread(target=server.run, name="http", daemon=True)
+        web.start()
+        gw = start_local_alipay(notify_policy=NotifyPolicy())
+        load = None
+        try:
+            wait_until(lambda: server.started, 30, 0.05)
+            client = build_client(gw.client_settings(notify_url=f"http://127.0.0.1:{port}/v1/payments/alipay/notify"))
+            sender = RecordingSender()
+            platform.accounts = Accounts.from_settings(AccountSettings(), data_dir=Path(tmp), uow=platform.uow, clock=platform.clock,
+                                                       sender=sender, notifier=RecordingNotifier(), alipay=client)
+            billing = install_billing(platform, alipay=client, notifier=RecordingNotifier(), settings=BillingSettings())
+            console.print(f"signing up {args.cars} drivers with agreements ...")
+            for i, plate in enumerate(plates):
+                phone = f"139{i:08d}"
+                platform.accounts.request_code(phone)
+                account = platform.accounts.sign_in(phone, sender.last_code(phone)).account_id
+                platform.accounts.bind_plate(account, plate)
+                gw.sign_agreement(account)
+                platform.accounts.start_agreement(account)
+
+            def order_committed(db, stay) -> None:  # noqa: ANN001 - a session hook, after billing's own
+                after_commit(db, lambda plate=stay.plate: committed.setdefault(plate, time.perf_counter()))
+
+            platform.sessions.on_closed.append(order_committed)
+            real_pay = METHODS["alipay.trade.pay"]
+
+            def timed_pay(gateway, biz, common):  # noqa: ANN001
+                requested.setdefault(str(biz.get("subject", "")).split()[-1], time.perf_counter())
+                return real_pay(gateway, biz, common)
+
+            gw.gateway._methods = {**METHODS, "alipay.trade.pay": timed_pay}
+
+            if args.background:
+                load = subprocess.Popen(
+                    [sys.executable, "-m", "sensors.simulator.run", "--url", f"mqtt://simulator@{target.host}:{target.port}",
+                     "--rate", str(args.background), "--lots", str(args.lots), "--seed", "1", "--prefix", prefix, "--quiet"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO))
+                time.sleep(3.0)
+            gate = make_client(target, "bench-exit-gate")
+            ready = threading.Event()
+            gate.on_connect = lambda *a: ready.set()
+            gate.loop_start()
+            connect(gate, target)
+            if not ready.wait(10):
+                raise SystemExit("gate client could not connect")
+            topic = f"{prefix}/lots/{LOT}/gates/g1/passages"
+            entered = datetime.now(timezone.utc) - timedelta(hours=2)
+            for i, plate in enumerate(plates):
+                gate.publish(topic, orjson.dumps({"event_id": f"in-{i}", "direction": "in", "plate": plate, "ts": entered.isoformat()}), qos=1)
+            if not wait_until(lambda: _open_sessions(platform) >= args.cars, 120, 0.1):
+                raise SystemExit(f"only {_open_sessions(platform)} of {args.cars} entries arrived")
+            console.print(f"{args.cars} cars inside; {args.cars} exits at {args.rate}/s ...")
+            gap = 1.0 / args.rate
+            start = time.perf_counter()
+            for i, plate in enumerate(plates):
+                while time.perf_counter() < start + i * gap:
+                    time.sleep(0.0005)
+                payload = orjson.dumps({"event_id": f"out-{i}", "direction": "out", "plate": plate,
+                                        "ts": datetime.now(timezone.utc).isoformat()})
+                published[plate] = time.perf_counter()
+                gate.publish(topic, payload, qos=1)
+            if not wait_until(lambda: len(requested) >= args.cars, 120, 0.05):
+                console.print(f"[red]only {len(requested)} of {args.cars} charges requested[/]")
+            gw.wait_idle(30)
+            wait_until(lambda: _payments(platform) >= args.cars, 30, 0.1)
+            paid = _payments(platform)
+            gate.loop_stop()
+            gate.disconnect()
+        finally:
+            if load is not None:
+                load.kill()
+            platform.__dict__.get("billing") and platform.billing.stop()
+            gw.stop()
+            server.should_exit = True
+            web.join(10)
+            platform.stop()
+
+    order_ms = [(committed[p] - published[p]) * 1000 for p in plates if p in committed]
+    charge_ms = [(requested[p] - published[p]) * 1000 for p in plates if p in requested]
+    console.print(f"[bold]bench_exit_to_order[/]: {args.cars} exits at {args.rate}/s, database {'PostgreSQL' if args.pg else 'SQLite'}, "
+                  f"signing {'cryptography (--fast-sign)' if args.fast_sign else 'the SDK (pure-Python rsa)'}, "
+                  f"background {args.background:,.0f} msg/s; {len(order_ms)} orders, {len(charge_ms)} charges requested, "
+                  f"{paid} payments recorded (answer or notification)")
+    rows = [(name, len(xs), percentile(xs, 50), percentile(xs, 90), percentile(xs, 99), max(xs) if xs else float("nan"))
+            for name, xs in (("out published -> order committed", order_ms), ("out published -> trade.pay at Alipay", charge_ms))]
+    table("exit to order, ms", ["", "n", "p50", "p90", "p99", "max"], rows)
+
+
+def _open_sessions(platform) -> int:  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from parking_core.session_models import ParkingSession
+
+    with platform.uow() as uow:
+        return uow.session.scalar(select(func.count()).select_from(ParkingSession).where(ParkingSession.lot_id == LOT,
+                                                                                          ParkingSession.status == "open"))
+
+
+def _payments(platform) -> int:  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from billing.models import Payment
+
+    with platform.uow() as uow:
+        return uow.session.scalar(select(func.count()).select_from(Payment))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Charging without waiting: the exit commits first; the worker charges through the agreement afterwards and
+learns the outcome from the answer, the notification or a query; failures leave the order unpaid, and say so."""
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from billing.models import AlipayNotificationRecord, PaymentAttempt
+from billing.service import install_billing
+from gateways.alipay_local import ChargeRule, NotifyPolicy
+
+
+def _attempts(env, order_id):
+    return env.billing.payments.attempts_of(order_id)
+
+
+def test_the_exit_commits_before_any_charge_and_the_answer_settles_it(billing_env):
+    env = billing_env()
+    driver = env.driver("苏E12345")
+    order = env.stay("苏E12345", minutes=150)
+    assert order.status == "unpaid" and env.gw.gateway.ledger.trades == {}  # the exit did not wait for Alipay
+    assert env.work()["charged"] == 1
+    paid = env.order(order.id)
+    assert (paid.status, paid.paid_fen) == ("paid", 400)
+    (payment,) = env.payments(order.id)
+    assert (payment.out_trade_no, payment.amount_fen, payment.source) == (f"{order.id}-1", 400, "answer")
+    trade = env.gw.gateway.ledger.trades[payment.out_trade_no]
+    assert (trade.total_fen, trade.product_code, trade.agreement_no) == (400, "GENERAL_WITHHOLDING", env.accounts.account(driver.account_id).agreement_no)
+    # Alipay's TRADE_SUCCESS notification arrived as well: recorded, no second payment
+    with env.platform.uow() as uow:
+        assert [n.trade_status for n in uow.session.scalars(select(AlipayNotificationRecord))] == ["TRADE_SUCCESS"]
+    assert len(env.payments()) == 1
+    assert [n.kind for n in env.notices.of(driver.account_id)] == ["order_paid"]
+
+
+def test_a_processing_charge_is_paying_until_the_notification_settles_it(billing_env):
+    env = billing_env()
+    env.driver("苏E12345")
+    env.gw.add_charge_rule(ChargeRule("processing", settle_after_s=0.3))
+    order = env.stay("苏E12345", minutes=150)
+    env.billing.worker.run_once()
+    assert env.order(order.id).status == "paying"
+    env.wait_status(order.id, "paid")
+    (payment,) = env.payments(order.id)
+    assert payment.source == "notify"
+
+
+def test_a_charge_pending_too_long_is_settled_by_a_query(billing_env):
+    env = billing_env()
+    env.driver("苏E12345")
+    env.gw.set_notify_policy(NotifyPolicy(drop_first=8, time_scale=2e-6))  # the notification never reaches us
+    env.gw.add_charge_rule(ChargeRule("processing", settle_after_s=0.0))
+    order = env.stay("苏E12345", minutes=150)
+    env.work()
+    assert env.order(order.id).status == "paying"
+    assert env.work()["queried"] == 0  # not yet due a query
+    env.clock.advance(seconds=61)
+    assert env.work()["queried"] == 1
+    (payment,) = env.payments(order.id)
+    assert (payment.source, env.order(order.id).status) == ("query", "paid")
+
+
+def test_a_system_error_is_queried_not_retried_so_nothing_is_charged_twice(billing_env):
+    env = billing_env()
+    env.driver("苏E12345")
+    env.gw.set_notify_policy(NotifyPolicy(drop_first=8, time_scale=2e-6))
+    env.gw.add_charge_rule(ChargeRule("error_but_paid"))
+    order = env.stay("苏E12345", minutes=150)
+    env.work()
+    assert env.order(order.id).status == "paying"
+    env.clock.advance(seconds=61)
+    env.work()
+    assert env.order(order.id).status == "paid" and len(env.gw.gateway.ledger.trades) == 1
+    assert [a.status for a in _attempts(env, order.id)] == ["paid"]
+
+
+def test_a_refused_charge_leaves_the_order_unpaid_with_the_reason_and_tells_the_driver(billing_env):
+    env = billing_env()
+    driver = env.driver("苏E12345")
+    env.gw.fail_charges("ACQ.BUYER_BALANCE_NOT_ENOUGH")
+    order = env.stay("苏E12345", minutes=150)
+    env.work()
+    after = env.order(order.id)
+    assert (after.status, after.next_charge_at) == ("unpaid", None)
+    assert "ACQ.BUYER_BALANCE_NOT_ENOUGH" in after.failure_reason
+    (notice,) = env.notices.of(driver.account_id, "unpaid_order")
+    assert notice.data["order_id"] == order.id and notice.data["amount_fen"] == 400
+    assert env.work()["charged"] == 0  # not charged again behind the driver's back
+    assert [a.status for a in _attempts(env, order.id)] == ["failed"]
+
+
+def test_without_an_agreement_the_order_waits_unpaid_and_the_driver_is_told(billing_env):
+    env = billing_env()
+    driver = env.driver("苏E12345", agreement=False)
+    order = env.stay("苏E12345", minutes=150)
+    env.work()
+    after = env.order(order.id)
+    assert (after.status, env.gw.gateway.ledger.trades) == ("unpaid", {})
+    assert "agreement" in after.failure_reason
+    assert [n.kind for n in env.notices.of(driver.account_id)] == ["unpaid_order"]
+
+
+def test_a_restarted_worker_finds_its_work_in_the_database(billing_env):
+    env = billing_env()
+    env.driver("苏E12345")
+    order = env.stay("苏E12345", minutes=150)
+    claims = env.billing.worker._claim()  # moved to paying, then the process died before asking Alipay
+    assert [c.order_id for c in claims] == [order.id] and env.order(order.id).status == "paying"
+    restarted = install_billing(env.platform, alipay=env.billing.alipay, notifier=env.notices, start_worker=False,
+                                settings=env.billing.settings)
+    env.billing = restarted
+    env.clock.advance(seconds=61)
+    env.work()  # Alipay never heard of the attempt: it failed, and the order is due again
+    assert [a.status for a in _attempts(env, order.id)] == ["failed"]
+    assert env.order(order.id).status == "unpaid"
+    env.work()
+    assert env.order(order.id).status == "paid"
+    assert [a.status for a in _attempts(env, order.id)] == ["failed", "paid"]
+    assert len(env.payments(order.id)) == 1
+
+
+def test_the_worker_thread_charges_as_soon_as_the_exit_commits(billing_env):
+    env = billing_env(worker_thread=True)
+    env.driver("苏E12345")
+    started = time.monotonic()
+    order = env.stay("苏E12345", minutes=150)
+    env.wait_status(order.id, "paid", timeout_s=5)
+    assert time.monotonic() - started < 2  # woken by the commit, not by the poll
+
+
+def test_overdue_unpaid_orders_become_arrears_in_the_sweep(billing_env):
+    env = billing_env()
+    driver = env.driver("苏E12345", agreement=False)
+    order = env.stay("苏E12345", minutes=150)
+    env.work()
+    env.clock.advance(days=29)
+    assert env.billing.worker.run_once()["arrears"] == 0
+    env.clock.advance(days=2)
+    assert env.billing.worker.run_once()["arrears"] == 1
+    after = env.order(order.id)
+    assert after.status == "arrears"
+    assert [a.to_status for a in env.billing.orders.audit_of(order.id)] == ["arrears"]
+    assert [n.kind for n in env.notices.of(driver.account_id)] == ["unpaid_order", "arrears"]
+
+
+def test_without_alipay_orders_are_kept_and_nothing_is_charged(billing_env):
+    env = billing_env()
+    env.driver("苏E12345")
+    install_billing(env.platform, alipay=None, notifier=env.notices, start_worker=False, settings=env.billing.settings)
+    order = env.stay("苏E12345", minutes=150)
+    assert env.platform.billing.worker.run_once()["charged"] == 0
+    assert env.order(order.id).status == "unpaid"
+    with env.platform.uow() as uow:
+        assert list(uow.session.scalars(select(PaymentAttempt))) == []
+    env.billing = env.platform.billing
