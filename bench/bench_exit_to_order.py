@@ -1,18 +1,20 @@
 """Exit-to-order latency: from a gate's `out` passage published over MQTT to (1) the order committed and
-(2) the withholding charge arriving at Alipay (the local gateway), with the whole platform in this process.
+(2) the withholding charge (`alipay.trade.pay`) arriving at Alipay.
 
-The platform (MQTT ingest from a private Mosquitto run with the shipped config, SQLite or PostgreSQL, billing
-with its payment worker thread) and the local Alipay (served by uvicorn, delivering its notifications to the
-platform's own HTTP app) run here; every car has an account with a signed agreement. Entries are published
-first; then one exit every 1/--rate s. Times are taken with one clock: just before the publish, in an
-after-commit action of the order's transaction, and when the gateway receives `alipay.trade.pay`.
-Optionally a simulated city loads the ingest from another process (--background msg/s). From the repository root:
+This process runs the whole platform: MQTT ingest from a private Mosquitto started with the shipped config,
+SQLite (or PostgreSQL), billing with its payment worker thread, and the HTTP app served by uvicorn, which
+receives Alipay's notifications. The local Alipay runs in a process of its own, as the real one is remote.
+Every car has an account with a signed agreement. Entries are published first; then one exit every 1/--rate s.
+Times are on the machine's monotonic clock, read just before the publish, in an after-commit action of the
+order's transaction, and by the local Alipay when `alipay.trade.pay` reaches it. Optionally a simulated city
+loads the ingest from a third process (--background msg/s). From the repository root:
 
-    python -m bench.bench_exit_to_order [--cars 300] [--rate 20] [--pg] [--background 0]
+    python -m bench.bench_exit_to_order [--cars 300] [--rate 5] [--pg] [--background 0] [--fast-sign]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import orjson
 
 from bench.common import REPO, console, database, percentile, prepare_database, private_mosquitto, table, wait_until
@@ -64,27 +67,53 @@ def use_fast_signing() -> None:
     sdk.sign_with_rsa2 = sign_with_rsa2
 
 
+def alipay_child(port: int, keys_file: str, times_file: str) -> None:
+    """The local Alipay on `port`, noting when each trade.pay arrives (by plate); writes the times when stdin closes."""
+    from billing.alipay.signing import RsaKeyPair
+    from gateways.alipay_local import start_local_alipay
+    from gateways.alipay_local.methods import METHODS
+
+    keys = json.loads(Path(keys_file).read_text())
+    gw = start_local_alipay(port, app_public_key_pem=keys["app_public"],
+                            alipay_keys=RsaKeyPair(private_pem=keys["alipay_private"], public_pem=keys["alipay_public"]))
+    arrived: dict[str, float] = {}
+    real_pay = METHODS["alipay.trade.pay"]
+
+    def timed_pay(gateway, biz, common):  # noqa: ANN001
+        arrived.setdefault(str(biz.get("subject", "")).split()[-1], time.monotonic())
+        return real_pay(gateway, biz, common)
+
+    gw.gateway._methods = {**METHODS, "alipay.trade.pay": timed_pay}
+    print("ready", flush=True)
+    sys.stdin.read()
+    Path(times_file).write_text(json.dumps(arrived))
+    gw.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Latency from an exit published over MQTT to its order and its charge request.")
     ap.add_argument("--cars", type=int, default=300)
-    ap.add_argument("--rate", type=float, default=20.0, help="exits per second")
+    ap.add_argument("--rate", type=float, default=5.0, help="exits per second")
     ap.add_argument("--pg", action="store_true", help="PostgreSQL instead of a SQLite file")
     ap.add_argument("--background", type=float, default=0.0, help="simulated city messages/s from another process")
     ap.add_argument("--lots", type=int, default=3300, help="car parks of the background city")
     ap.add_argument("--fast-sign", action="store_true",
                     help="sign requests with `cryptography` instead of the SDK's pure-Python `rsa` (byte-identical signatures; "
-                         "the patch proposed for billing/alipay/client.py), to show what it changes")
+                         "the change proposed for billing/alipay/client.py), to show what it changes")
+    ap.add_argument("--alipay-child", nargs=3, metavar=("PORT", "KEYS", "TIMES"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.alipay_child:
+        alipay_child(int(args.alipay_child[0]), args.alipay_child[1], args.alipay_child[2])
+        return
     if args.fast_sign:
         use_fast_signing()
 
     import uvicorn
 
-    from billing.alipay.client import build_client
+    from billing.alipay.client import AlipaySettings, build_client
+    from billing.alipay.signing import generate_keypair
     from billing.orders import after_commit
     from billing.service import BillingSettings, install_billing
-    from gateways.alipay_local import NotifyPolicy, start_local_alipay
-    from gateways.alipay_local.methods import METHODS
     from gateways.app import create_app
     from gateways.bootstrap import Platform
     from parking_core.accounts import Accounts, AccountSettings
@@ -99,11 +128,17 @@ def main(argv: list[str] | None = None) -> None:
     plates = [f"苏E{i:05d}" for i in range(args.cars)]
     published: dict[str, float] = {}
     committed: dict[str, float] = {}
-    requested: dict[str, float] = {}
 
     with private_mosquitto() as target, tempfile.TemporaryDirectory(prefix="bench-exit-") as tmp, \
             database("pg" if args.pg else "sqlite", Path(tmp)) as url:
         prepare_database(url, lots)
+        app_keys, alipay_keys = generate_keypair(), generate_keypair()
+        keys_file, times_file = Path(tmp) / "keys.json", Path(tmp) / "times.json"
+        keys_file.write_text(json.dumps({"app_public": app_keys.public_pem, "alipay_private": alipay_keys.private_pem,
+                                         "alipay_public": alipay_keys.public_pem}))
+        alipay_port = free_port()
+        child = subprocess.Popen([sys.executable, "-m", "bench.bench_exit_to_order", "--alipay-child", str(alipay_port),
+                                  str(keys_file), str(times_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(REPO))
         settings = load_settings(DATABASE_URL=url, REDIS_URL="", MQTT_URL=f"mqtt://platform@{target.host}:{target.port}",
                                  PARKING_TOPIC_PREFIX=prefix, PARKING_MQTT_CLIENT_ID="bench-exit-ingest", PARKING_DATA_DIR=tmp)
         platform = Platform(settings).start()
@@ -111,36 +146,34 @@ def main(argv: list[str] | None = None) -> None:
         server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning", access_log=False))
         web = threading.Thread(target=server.run, name="http", daemon=True)
         web.start()
-        gw = start_local_alipay(notify_policy=NotifyPolicy())
         load = None
+        billing = None
         try:
             wait_until(lambda: server.started, 30, 0.05)
-            client = build_client(gw.client_settings(notify_url=f"http://127.0.0.1:{port}/v1/payments/alipay/notify"))
+            if child.stdout.readline().strip() != b"ready":
+                raise SystemExit("the local Alipay did not start")
+            alipay_url = f"http://127.0.0.1:{alipay_port}"
+            client = build_client(AlipaySettings(app_id="2021000000000001", app_private_key_pem=app_keys.private_pem,
+                                                 alipay_public_key_pem=alipay_keys.public_pem, server_url=f"{alipay_url}/gateway.do",
+                                                 notify_url=f"http://127.0.0.1:{port}/v1/payments/alipay/notify"))
             sender = RecordingSender()
             platform.accounts = Accounts.from_settings(AccountSettings(), data_dir=Path(tmp), uow=platform.uow, clock=platform.clock,
                                                        sender=sender, notifier=RecordingNotifier(), alipay=client)
             billing = install_billing(platform, alipay=client, notifier=RecordingNotifier(), settings=BillingSettings())
             console.print(f"signing up {args.cars} drivers with agreements ...")
-            for i, plate in enumerate(plates):
-                phone = f"139{i:08d}"
-                platform.accounts.request_code(phone)
-                account = platform.accounts.sign_in(phone, sender.last_code(phone)).account_id
-                platform.accounts.bind_plate(account, plate)
-                gw.sign_agreement(account)
-                platform.accounts.start_agreement(account)
+            with httpx.Client(base_url=alipay_url, timeout=10) as control:
+                for i, plate in enumerate(plates):
+                    phone = f"139{i:08d}"
+                    platform.accounts.request_code(phone)
+                    account = platform.accounts.sign_in(phone, sender.last_code(phone)).account_id
+                    platform.accounts.bind_plate(account, plate)
+                    control.post("/_control/agreements", json={"external_agreement_no": account}).raise_for_status()
+                    platform.accounts.start_agreement(account)
 
             def order_committed(db, stay) -> None:  # noqa: ANN001 - a session hook, after billing's own
-                after_commit(db, lambda plate=stay.plate: committed.setdefault(plate, time.perf_counter()))
+                after_commit(db, lambda plate=stay.plate: committed.setdefault(plate, time.monotonic()))
 
             platform.sessions.on_closed.append(order_committed)
-            real_pay = METHODS["alipay.trade.pay"]
-
-            def timed_pay(gateway, biz, common):  # noqa: ANN001
-                requested.setdefault(str(biz.get("subject", "")).split()[-1], time.perf_counter())
-                return real_pay(gateway, biz, common)
-
-            gw.gateway._methods = {**METHODS, "alipay.trade.pay": timed_pay}
-
             if args.background:
                 load = subprocess.Popen(
                     [sys.executable, "-m", "sensors.simulator.run", "--url", f"mqtt://simulator@{target.host}:{target.port}",
@@ -158,33 +191,34 @@ def main(argv: list[str] | None = None) -> None:
             entered = datetime.now(timezone.utc) - timedelta(hours=2)
             for i, plate in enumerate(plates):
                 gate.publish(topic, orjson.dumps({"event_id": f"in-{i}", "direction": "in", "plate": plate, "ts": entered.isoformat()}), qos=1)
-            if not wait_until(lambda: _open_sessions(platform) >= args.cars, 120, 0.1):
-                raise SystemExit(f"only {_open_sessions(platform)} of {args.cars} entries arrived")
+            if not wait_until(lambda: _count(platform, "open") >= args.cars, 120, 0.1):
+                raise SystemExit(f"only {_count(platform, 'open')} of {args.cars} entries arrived")
             console.print(f"{args.cars} cars inside; {args.cars} exits at {args.rate}/s ...")
             gap = 1.0 / args.rate
-            start = time.perf_counter()
+            start = time.monotonic()
             for i, plate in enumerate(plates):
-                while time.perf_counter() < start + i * gap:
+                while time.monotonic() < start + i * gap:
                     time.sleep(0.0005)
                 payload = orjson.dumps({"event_id": f"out-{i}", "direction": "out", "plate": plate,
                                         "ts": datetime.now(timezone.utc).isoformat()})
-                published[plate] = time.perf_counter()
+                published[plate] = time.monotonic()
                 gate.publish(topic, payload, qos=1)
-            if not wait_until(lambda: len(requested) >= args.cars, 120, 0.05):
-                console.print(f"[red]only {len(requested)} of {args.cars} charges requested[/]")
-            gw.wait_idle(30)
-            wait_until(lambda: _payments(platform) >= args.cars, 30, 0.1)
-            paid = _payments(platform)
+            if not wait_until(lambda: _count(platform, "payments") >= args.cars, 120, 0.1):
+                console.print(f"[red]only {_count(platform, 'payments')} of {args.cars} orders paid[/]")
+            paid = _count(platform, "payments")
             gate.loop_stop()
             gate.disconnect()
         finally:
+            child.stdin.close()
+            child.wait(30)
             if load is not None:
                 load.kill()
-            platform.__dict__.get("billing") and platform.billing.stop()
-            gw.stop()
+            if billing is not None:
+                billing.stop()
             server.should_exit = True
             web.join(10)
             platform.stop()
+        requested = json.loads(times_file.read_text()) if times_file.exists() else {}
 
     order_ms = [(committed[p] - published[p]) * 1000 for p in plates if p in committed]
     charge_ms = [(requested[p] - published[p]) * 1000 for p in plates if p in requested]
@@ -197,23 +231,16 @@ def main(argv: list[str] | None = None) -> None:
     table("exit to order, ms", ["", "n", "p50", "p90", "p99", "max"], rows)
 
 
-def _open_sessions(platform) -> int:  # noqa: ANN001
-    from sqlalchemy import func, select
-
-    from parking_core.session_models import ParkingSession
-
-    with platform.uow() as uow:
-        return uow.session.scalar(select(func.count()).select_from(ParkingSession).where(ParkingSession.lot_id == LOT,
-                                                                                          ParkingSession.status == "open"))
-
-
-def _payments(platform) -> int:  # noqa: ANN001
+def _count(platform, what: str) -> int:  # noqa: ANN001
     from sqlalchemy import func, select
 
     from billing.models import Payment
+    from parking_core.session_models import ParkingSession
 
+    q = select(func.count()).select_from(Payment) if what == "payments" else \
+        select(func.count()).select_from(ParkingSession).where(ParkingSession.lot_id == LOT, ParkingSession.status == what)
     with platform.uow() as uow:
-        return uow.session.scalar(select(func.count()).select_from(Payment))
+        return uow.session.scalar(q)
 
 
 if __name__ == "__main__":

@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     with private_mosquitto() as target, tempfile.TemporaryDirectory(prefix="bench-fresh-") as tmp, database("sqlite", Path(tmp)) as url:
         prepare_database(url, lots)
         redis_prefix = f"bench:fresh:{int(time.time())}:"
+        os.environ["PARKING_DATA_DIR"] = tmp  # keys and files the app makes stay in the temp dir
         settings = load_settings(
-            DATABASE_URL=url, REDIS_URL=REDIS_URL if args.redis else "", MQTT_URL=f"mqtt://platform@{target.host}:{target.port}",
+            PARKING_DATA_DIR=tmp, DATABASE_URL=url, REDIS_URL=REDIS_URL if args.redis else "", MQTT_URL=f"mqtt://platform@{target.host}:{target.port}",
             PARKING_TOPIC_PREFIX=prefix, PARKING_REDIS_PREFIX=redis_prefix, PARKING_MQTT_CLIENT_ID="bench-fresh-ingest",
         )
         platform = Platform(settings).start()

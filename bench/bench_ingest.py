@@ -204,94 +204,106 @@ def _thread_cpu() -> dict[str, float]:
     return out
 
 
+def _forget_redis(prefix: str) -> None:
+    from parking_core.live import open_live_state
+
+    live = open_live_state(REDIS_URL, prefix=prefix)
+    live.clear()
+    live.close()
+
+
 def run_once(args, target: MqttTarget, city: dict, lots, messages, tmp: Path, index: int, profiler: cProfile.Profile | None) -> RunResult:
     tag = uuid.uuid4().hex[:8]
     prefix = f"bench/{tag}/parking/v1"
     msgs = retopic(messages, prefix)
     exp = expected(lots, msgs, prefix)
     redis_prefix = f"bench:{tag}:"
-    with database("pg" if args.pg else "sqlite", tmp) as url:
-        prepare_database(url, lots)
-        cfg = PlatformConfig(
-            host=target.host, port=target.port, prefix=prefix, db_url=url, redis_url=REDIS_URL if args.redis else None,
-            redis_prefix=redis_prefix, client_id=f"bench-ingest-{tag}", batch=args.batch, flush_ms=args.flush_ms,
-        )
-        bare = BareSubscriber(target, prefix, f"bench-bare-{tag}")
-        bare.subscribe_and_leave()
-        procs, local = [], None
-        if args.workers > 1:
-            ctx = mp.get_context("spawn")
-            ready, go, stop = ctx.Semaphore(0), ctx.Event(), ctx.Event()
-            counters, stats_q = ctx.Array("q", args.workers), ctx.Queue()
-            for i in range(args.workers):
-                # one after the other: two workers starting on an empty Redis at once can crash in
-                # RedisLiveState.configure while the other rebuilds (see docs/bench_ingest.md)
-                wcfg = PlatformConfig(**{**cfg.__dict__, "client_id": f"{cfg.client_id}-{i}"})
-                procs.append(ctx.Process(target=_worker, args=(wcfg, i, ready, go, stop, counters, stats_q), daemon=True))
-                procs[-1].start()
-                if not ready.acquire(timeout=120):
-                    raise SystemExit(f"worker {i} did not get ready")
-        else:
-            local = PlatformIngest(cfg)
-            if profiler is not None:
-                inner = local.pipeline.process
-
-                def profiled(batch, _inner=inner):
-                    profiler.enable()
-                    try:
-                        _inner(batch)
-                    finally:
-                        profiler.disable()
-
-                local.handle = profiled
-            local.subscribe_and_leave()
-        publish_all(target, msgs)
-        time.sleep(0.5)
-        n = len(msgs)
-        cpu_before = _thread_cpu()
-
-        def drain_platform() -> float:
-            t0 = time.perf_counter()
-            if procs:
-                go.set()
-                done = wait_until(lambda: sum(counters[:]) >= n, DRAIN_TIMEOUT_S, 0.002)
+    try:
+        with database("pg" if args.pg else "sqlite", tmp) as url:
+            prepare_database(url, lots)
+            cfg = PlatformConfig(
+                host=target.host, port=target.port, prefix=prefix, db_url=url, redis_url=REDIS_URL if args.redis else None,
+                redis_prefix=redis_prefix, client_id=f"bench-ingest-{tag}", batch=args.batch, flush_ms=args.flush_ms,
+            )
+            bare = BareSubscriber(target, prefix, f"bench-bare-{tag}")
+            bare.subscribe_and_leave()
+            procs, local = [], None
+            if args.workers > 1:
+                ctx = mp.get_context("spawn")
+                ready, go, stop = ctx.Semaphore(0), ctx.Event(), ctx.Event()
+                counters, stats_q = ctx.Array("q", args.workers), ctx.Queue()
+                for i in range(args.workers):
+                    # one after the other: two workers starting on an empty Redis at once can crash in
+                    # RedisLiveState.configure while the other rebuilds (see docs/bench_ingest.md)
+                    wcfg = PlatformConfig(**{**cfg.__dict__, "client_id": f"{cfg.client_id}-{i}"})
+                    procs.append(ctx.Process(target=_worker, args=(wcfg, i, ready, go, stop, counters, stats_q), daemon=True))
+                    procs[-1].start()
+                    if not ready.acquire(timeout=120):
+                        raise SystemExit(f"worker {i} did not get ready")
             else:
-                ing = local.start()
-                done = wait_until(lambda: ing.processed >= n, DRAIN_TIMEOUT_S, 0.002)
-            took = time.perf_counter() - t0
-            if not done:
-                raise SystemExit(f"platform handled {sum(counters[:]) if procs else local.ingest.processed} of {n}")
-            return took
+                local = PlatformIngest(cfg)
+                if profiler is not None:
+                    inner = local.pipeline.process
 
-        if index % 2 == 0:
-            bare_s = bare.drain(n)
-            platform_s = drain_platform()
-        else:
-            platform_s = drain_platform()
-            bare_s = bare.drain(n)
-        cpu_after = _thread_cpu()
-        cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after if cpu_after[k] - cpu_before.get(k, 0.0) > 0.05}
-        if procs:
-            stop.set()
-            stats = [stats_q.get(timeout=60) for _ in procs]
-            for p in procs:
-                p.join(30)
-            rejected = sum(s["rejected"] for s in stats)
-            from parking_core.live import open_live_state
+                    def profiled(batch, _inner=inner):
+                        profiler.enable()
+                        try:
+                            _inner(batch)
+                        finally:
+                            profiler.disable()
 
-            live = open_live_state(REDIS_URL, prefix=redis_prefix)
-            mismatched = live_mismatches(exp.live, live, [lot.id for lot in lots])
-        else:
-            rejected = local.pipeline.stats.rejected
-            live = local.live
-            mismatched = live_mismatches(exp.live, live, [lot.id for lot in lots])
-        rows = count_rows(url)
-        if args.redis:
-            live.clear()
-        if local:
-            local.close()
-        else:
-            live.close()
+                    local.handle = profiled
+                local.subscribe_and_leave()
+            publish_all(target, msgs)
+            time.sleep(0.5)
+            n = len(msgs)
+            cpu_before = _thread_cpu()
+
+            def drain_platform() -> float:
+                t0 = time.perf_counter()
+                if procs:
+                    go.set()
+                    done = wait_until(lambda: sum(counters[:]) >= n, DRAIN_TIMEOUT_S, 0.002)
+                else:
+                    ing = local.start()
+                    done = wait_until(lambda: ing.processed >= n, DRAIN_TIMEOUT_S, 0.002)
+                took = time.perf_counter() - t0
+                if not done:
+                    raise SystemExit(f"platform handled {sum(counters[:]) if procs else local.ingest.processed} of {n}")
+                return took
+
+            if index % 2 == 0:
+                bare_s = bare.drain(n)
+                platform_s = drain_platform()
+            else:
+                platform_s = drain_platform()
+                bare_s = bare.drain(n)
+            cpu_after = _thread_cpu()
+            cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after if cpu_after[k] - cpu_before.get(k, 0.0) > 0.05}
+            if procs:
+                stop.set()
+                stats = [stats_q.get(timeout=60) for _ in procs]
+                for p in procs:
+                    p.join(30)
+                rejected = sum(s["rejected"] for s in stats)
+                from parking_core.live import open_live_state
+
+                live = open_live_state(REDIS_URL, prefix=redis_prefix)
+                mismatched = live_mismatches(exp.live, live, [lot.id for lot in lots])
+            else:
+                rejected = local.pipeline.stats.rejected
+                live = local.live
+                mismatched = live_mismatches(exp.live, live, [lot.id for lot in lots])
+            rows = count_rows(url)
+            if args.redis:
+                live.clear()
+            if local:
+                local.close()
+            else:
+                live.close()
+    finally:
+        if args.redis:  # also after a failed run: leave no keys behind
+            _forget_redis(redis_prefix)
     return RunResult(bare_s, platform_s, n, rows, exp.unique_accepted, len(mismatched), rejected, exp.rejected, cpu)
 
 

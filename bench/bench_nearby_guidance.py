@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import multiprocessing as mp
 import os
@@ -168,40 +169,97 @@ def measure(kind: str, target: str, points, clients: int, duration_s: float, rat
             "max": max(lat) if lat else float("nan"), "errors": res["errors"]}
 
 
-def row(name: str, mode: str, m: dict) -> tuple:
-    return (name, mode, m["n"], m["rps"], m["p50"], m["p99"], m["max"], m["errors"])
+def row(name: str, mode: str, m: dict, timed: Timed | None = None) -> tuple:
+    server, gcs = timed.take() if timed is not None else ([], [])
+    inside = f"{percentile(server, 50):.1f} / {percentile(server, 99):.1f}" if server else "-"
+    return (name, mode, m["n"], m["rps"], m["p50"], m["p99"], m["max"], inside, f"{max(gcs, default=0):.0f}", m["errors"])
 
 
-def profile_handlers(app, platform, points, n: int = 300) -> None:
-    """Where a request's time goes inside the app: the handlers called directly, under cProfile."""
+class Timed:
+    """Wraps the app to time each request inside the server (ASGI call to last byte), and the GC's pauses."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.ms: list[float] = []
+        self.gc_ms: list[float] = []
+        self._gc_start = 0.0
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_ms.append((time.perf_counter() - self._gc_start) * 1000)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t = time.perf_counter()
+        await self.app(scope, receive, send)
+        self.ms.append((time.perf_counter() - t) * 1000)
+
+    def take(self) -> tuple[list[float], list[float]]:
+        ms, gcs = self.ms, self.gc_ms
+        self.ms, self.gc_ms = [], []
+        return ms, gcs
+
+
+class _Request:
+    """Just enough of a request for `forecaster_of`: the bench reaches the app's forecaster in-process."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def profile_handlers(app, platform, points, base: str, n: int = 300) -> list[tuple]:
+    """Where a request's time goes: the handler called directly, the whole app in-process (ASGI, no socket),
+    and one client over HTTP, each one request at a time; then the handler's top functions under cProfile."""
+    import asyncio
+
+    import httpx
+
     from gateways.citizen import nearby
     from gateways.guidance import forecaster_of, guidance
 
-    class Req:
-        pass
+    forecaster = forecaster_of(_Request(app))
+    handlers = {
+        "nearby": lambda lat, lon: nearby(platform, lat=lat, lon=lon, radius_m=1000, min_free=0, limit=20),
+        "guidance": lambda lat, lon: guidance(platform, forecaster, lat=lat, lon=lon, arrive_in_min=15, vehicle="small",
+                                              max_walk_m=800, stay_min=120, limit=10),
+    }
 
-    req = Req()
-    req.app = app
-    forecaster = forecaster_of(req)
-    timings = {}
-    for name, fn in (
-        ("nearby handler", lambda lat, lon: nearby(platform, lat=lat, lon=lon, radius_m=1000, min_free=0, limit=20)),
-        ("guidance handler", lambda lat, lon: guidance(platform, forecaster, lat=lat, lon=lon, arrive_in_min=15, vehicle="small",
-                                                     max_walk_m=800, stay_min=120, limit=10)),
-    ):
+    async def through_app(paths: list[str]) -> float:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
+            t = time.perf_counter()
+            for path in paths:
+                (await client.get(path)).raise_for_status()
+            return (time.perf_counter() - t) / len(paths) * 1000
+
+    out = []
+    for name, fn in handlers.items():
         t = time.perf_counter()
         for lat, lon in points[:n]:
             fn(lat, lon)
-        timings[name] = (time.perf_counter() - t) / n * 1000
+        direct = (time.perf_counter() - t) / n * 1000
+        in_app = asyncio.run(through_app(_paths(name, points[:n])))
+        http = measure(name, base, points, 1, 5.0)["p50"]
+        out.append((name, direct, in_app, http))
         prof = cProfile.Profile()
         prof.enable()
         for lat, lon in points[:n]:
             fn(lat, lon)
         prof.disable()
         buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(8)
-        console.print(f"[bold]{name}[/]: {timings[name]:.2f} ms per call in-process (no HTTP); top functions by own time:")
-        console.print("\n".join(line for line in buf.getvalue().splitlines()[6:] if line.strip())[:2500])
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(6)
+        console.print(f"[bold]{name} handler[/], top functions by own time over {n} calls:")
+        console.print("\n".join(line for line in buf.getvalue().splitlines()[6:] if line.strip()))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -212,8 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--history-days", type=int, default=7, help="availability history per lot for the forecasts")
     ap.add_argument("--clients", type=int, default=8, help="concurrent clients in the closed-loop runs")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
-    ap.add_argument("--nearby-rate", type=float, default=1000.0, help="open-loop requests/s for nearby")
-    ap.add_argument("--guidance-rate", type=float, default=100.0, help="open-loop requests/s for guidance")
+    ap.add_argument("--nearby-rates", type=float, nargs="+", default=[1000.0, 200.0], help="open-loop requests/s for nearby")
+    ap.add_argument("--guidance-rates", type=float, nargs="+", default=[100.0, 50.0], help="open-loop requests/s for guidance")
     ap.add_argument("--profile", action="store_true", help="also profile the handlers in-process")
     args = ap.parse_args(argv)
 
@@ -222,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from gateways.app import create_app
     from gateways.bootstrap import Platform
+    from gateways.guidance import forecaster_of
     from parking_core.settings import load_settings
 
     os.environ["PARKING_RATE_LIMIT_PER_MIN"] = "0"  # a few clients stand in for a city of drivers
@@ -231,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     points = queries(lots, 2000, args.seed)
     rkey = f"bench:geo:{uuid.uuid4().hex[:10]}"
     r = redis.Redis.from_url(REDIS_URL)
-    results = []
+    results, breakdown = [], []
     with tempfile.TemporaryDirectory(prefix="bench-guide-") as tmp, database("sqlite", Path(tmp)) as url:
         prepare_database(url, lots)
         redis_prefix = f"bench:guide:{uuid.uuid4().hex[:8]}:"
@@ -245,7 +304,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"live state {'Redis' if args.redis else 'in-process'}, SQLite log")
         app = create_app(platform)
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+        timed = Timed(app)
+        server = uvicorn.Server(uvicorn.Config(timed, host="127.0.0.1", port=port, log_level="warning", access_log=False))
         web = threading.Thread(target=server.run, name="http", daemon=True)
         web.start()
         base = f"http://127.0.0.1:{port}"
@@ -254,17 +314,20 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("uvicorn did not start")
             r.geoadd(rkey, [v for info in lots for v in (info.lon, info.lat, info.id)])
             cold = measure("guidance", base, points, args.clients, args.duration)
-            results.append(row("guidance", f"cold forecaster, {args.clients} clients", cold))
-            for _ in range(3):  # every destination's lots read once: the steady state a running platform is in
-                measure("guidance", base, points, args.clients, 5.0)
-            results.append(row("nearby", f"closed, {args.clients} clients", measure("nearby", base, points, args.clients, args.duration)))
-            results.append(row("geosearch", f"closed, {args.clients} clients", measure("geosearch", rkey, points, args.clients, args.duration)))
-            results.append(row("guidance", f"closed, {args.clients} clients", measure("guidance", base, points, args.clients, args.duration)))
-            results.append(row("nearby", f"open, {args.nearby_rate:,.0f} req/s", measure("nearby", base, points, 32, args.duration, args.nearby_rate)))
-            results.append(row("geosearch", f"open, {args.nearby_rate:,.0f} req/s", measure("geosearch", rkey, points, 32, args.duration, args.nearby_rate)))
-            results.append(row("guidance", f"open, {args.guidance_rate:,.0f} req/s", measure("guidance", base, points, 16, args.duration, args.guidance_rate)))
+            results.append(row("guidance", f"cold forecaster, {args.clients} clients", cold, timed))
+            rss0, t = rss_mb(), time.perf_counter()
+            forecaster_of(_Request(app)).prepare(list(platform.directory.lots), datetime.now(timezone.utc), wait_s=None)
+            console.print(f"forecaster warmed for every lot in {time.perf_counter() - t:.1f} s; process RSS {rss0:,.0f} -> {rss_mb():,.0f} MB")
+            timed.take()
+            closed = f"closed, {args.clients} clients"
+            for kind, target in (("nearby", base), ("geosearch", rkey), ("guidance", base)):
+                results.append(row(kind, closed, measure(kind, target, points, args.clients, args.duration), timed))
+            for kind, target, rates in (("nearby", base, args.nearby_rates), ("geosearch", rkey, args.nearby_rates[:1]),
+                                        ("guidance", base, args.guidance_rates)):
+                for rate in rates:
+                    results.append(row(kind, f"open, {rate:,.0f} req/s", measure(kind, target, points, 32, args.duration, rate), timed))
             if args.profile:
-                profile_handlers(app, platform, points)
+                breakdown = profile_handlers(app, platform, points, base)
         finally:
             r.delete(rkey)
             r.close()
@@ -273,11 +336,15 @@ def main(argv: list[str] | None = None) -> None:
             if args.redis:
                 platform.live.clear()
             platform.stop()
-    table("HTTP (and raw Redis) latency, ms", ["what", "load", "requests", "req/s", "p50", "p99", "max", "errors"], results)
+    table("HTTP (and raw Redis) latency seen by the clients, ms; 'in server' is ASGI call to last byte",
+          ["what", "load", "requests", "req/s", "p50", "p99", "max", "in server p50 / p99", "longest GC pause", "errors"], results)
+    if breakdown:
+        table("one request at a time, ms", ["endpoint", "handler alone", "whole app in-process (ASGI)", "over HTTP, p50"], breakdown)
     by = {(x[0], x[1]): x for x in results}
     closed = f"closed, {args.clients} clients"
     n, g = by[("nearby", closed)], by[("geosearch", closed)]
     console.print(f"nearby vs raw GEOSEARCH, closed loop: throughput {n[3] / g[3]:.2f}x, p50 {n[4] / g[4]:.1f}x, p99 {n[5] / g[5]:.1f}x")
+    console.print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

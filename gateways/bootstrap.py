@@ -80,11 +80,12 @@ class Platform:
                 value=self.engine.url.render_as_string(hide_password=True),
             )
 
-    def reload_directory(self, *, ready: bool = True) -> None:
+    def reload_directory(self, *, configure_live: bool = True) -> None:
         with self.uow() as uow:
             lots = load_lots(uow.session)
         self.directory.replace(lots)
-        self.live.configure(lots, ready=ready)
+        if configure_live:
+            self.live.configure(lots)
 
     def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
         if self.publish_sink is not None:
@@ -116,7 +117,7 @@ class Platform:
         s = self.settings
         self.check_schema()
         was_ready = self.live.is_configured()  # Redis that outlived us is current; memory never is
-        self.reload_directory(ready=was_ready)
+        self.reload_directory(configure_live=was_ready)  # otherwise rebuild() configures, under its lock
         if s.mqtt_url:
             self.mqtt_target = MqttTarget.from_url(s.mqtt_url)
         elif self.with_ingest:

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["guidance"])
 NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown lot id"}}
 HORIZONS = (15, 30, 60)
 REFRESH_S = 180.0  # a lot's forecasting state reads new log rows at most this often
-GUIDANCE_WAIT_S = 1.0  # lots never read before: wait this long, then forecast them without history
+GUIDANCE_WAIT_S = 0.5  # lots never read before: wait this long for them, then forecast without history
 FORECAST_WAIT_S = 10.0
 _made = threading.Lock()
 

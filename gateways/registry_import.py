@@ -10,5 +10,5 @@ def import_registry(platform, data: bytes | str | dict) -> ImportResult:
     with platform.uow() as uow:
         result = save_registry(uow.session, lots)
         uow.commit()
-    platform.reload_directory()
+    platform.reload_directory(configure_live=platform.pipeline is not None)  # before start(), start() builds it
     return result

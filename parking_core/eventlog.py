@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+
+import orjson
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,37 +16,46 @@ from parking_core.models import AvailabilityChange, Device, OccupancyEvent
 PASSAGE_REPLAY = timedelta(days=7)
 
 
-def _insert_ignoring_duplicates(session: Session, table, rows: list[dict], index: list[str]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite alike."""
-    if not rows:
+def append_events(session: Session, events: Sequence[DeviceEvent], received_at: datetime) -> None:
+    """Log each event once: its (lot, dedupe key) is unique, so a re-delivered one is ignored.
+
+    This is the ingest's hottest write, so it goes to the driver as one executemany of
+    plain values (UTC timestamps, JSON text) instead of through per-row ORM type handling."""
+    if events:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        ph = "?" if sqlite else "%s"
+        sql = (
+            "INSERT INTO occupancy_events (lot_id, kind, subject, dedupe_key, ts, received_at, data) "
+            f"VALUES ({', '.join([ph] * 7)}) ON CONFLICT (lot_id, dedupe_key) DO NOTHING"
+        )
+        at = _db_time(received_at, sqlite)
+        rows = [(e.lot_id, e.kind, e.subject, e.dedupe_key, _db_time(e.ts, sqlite), at, orjson.dumps(e.data()).decode()) for e in events]
+        session.connection().exec_driver_sql(sql, rows)
+
+
+def _db_time(ts: datetime, sqlite: bool):
+    """What UTCDateTime would bind: naive UTC text on SQLite, an aware UTC datetime on PostgreSQL."""
+    utc = ts.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else utc
+
+
+def upsert_devices(session: Session, beats: Sequence[HeartbeatReported]) -> None:
+    """Devices' last heartbeat, in one INSERT .. ON CONFLICT DO UPDATE, the newest report winning
+    (derived data: every heartbeat is in the log, so the ingest flushes this once a tick)."""
+    if not beats:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(table).on_conflict_do_nothing(index_elements=index), rows)
-
-
-def append_events(session: Session, events: Sequence[DeviceEvent], received_at: datetime) -> None:
-    """Log each event once: its (lot, dedupe key) is unique, so a re-delivered one is ignored."""
-    rows = [
-        {"lot_id": e.lot_id, "kind": e.kind, "subject": e.subject, "dedupe_key": e.dedupe_key, "ts": e.ts, "received_at": received_at, "data": e.data()}
-        for e in events
-    ]
-    _insert_ignoring_duplicates(session, OccupancyEvent.__table__, rows, ["lot_id", "dedupe_key"])
-    seen: dict[tuple[str, str], HeartbeatReported] = {}
-    for e in events:
-        if isinstance(e, HeartbeatReported):
-            key = (e.lot_id, e.device_id)
-            if key not in seen or e.ts > seen[key].ts:
-                seen[key] = e
-    for (lot_id, device_id), e in seen.items():
-        row = session.get(Device, (lot_id, device_id))
-        if row is None:
-            session.add(Device(lot_id=lot_id, id=device_id, last_seen_at=e.ts, battery_mv=e.battery_mv))
-        elif e.ts > row.last_seen_at:
-            row.last_seen_at, row.battery_mv = e.ts, e.battery_mv if e.battery_mv is not None else row.battery_mv
+    t = Device.__table__
+    stmt = insert(t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.c.lot_id, t.c.id],
+        set_={"last_seen_at": stmt.excluded.last_seen_at, "battery_mv": func.coalesce(stmt.excluded.battery_mv, t.c.battery_mv)},
+        where=t.c.last_seen_at < stmt.excluded.last_seen_at,
+    )
+    session.execute(stmt, [{"lot_id": e.lot_id, "id": e.device_id, "last_seen_at": e.ts, "battery_mv": e.battery_mv} for e in beats])
 
 
 def append_availability(session: Session, changes: Sequence[tuple[str, datetime, Availability]]) -> None:

@@ -105,6 +105,7 @@ class MqttIngest:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *args: self.subscribed.set()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -119,7 +120,6 @@ class MqttIngest:
             return
         self.connected.set()
         client.subscribe([(t, 1) for t in self.filters])
-        self.subscribed.set()
         log.info("MQTT connected to %s:%s (session present: %s)", self.target.host, self.target.port, flags.session_present)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001

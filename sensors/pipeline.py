@@ -21,8 +21,8 @@ from tenacity import Retrying, retry_if_exception, wait_exponential
 from parking_core.availability import Availability, availability
 from parking_core.db import UnitOfWork
 from parking_core.directory import Directory
-from parking_core.eventlog import append_availability, append_events, replay_events
-from parking_core.events import BerthReported, DeviceEvent
+from parking_core.eventlog import append_availability, append_events, replay_events, upsert_devices
+from parking_core.events import BerthReported, DeviceEvent, HeartbeatReported
 from parking_core.live import LiveState, Outcome
 from sensors.messages import Rejection, parse_message
 
@@ -95,6 +95,7 @@ class IngestPipeline:
         self.on_availability = on_availability
         self.stats = IngestStats()
         self._last_published: dict[str, tuple[int, int, str]] = {}
+        self._heard: dict[tuple[str, str], HeartbeatReported] = {}  # devices' latest heartbeat, flushed by tick()
         self._lock = threading.Lock()
         self._max_wait = max_retry_wait_s
 
@@ -120,8 +121,12 @@ class IngestPipeline:
             changed = {ev.lot_id for ev, (_, ch) in zip(events, results) if ch}
             changes = self._availability_changes(changed, now)
             self._retry(lambda: self._log(events, changes, now))
-            for _, (outcome, _) in zip(events, results):
+            for ev, (outcome, _) in zip(events, results):
                 self.stats.outcomes[outcome] += 1
+                if isinstance(ev, HeartbeatReported):
+                    key = (ev.lot_id, ev.device_id)
+                    if key not in self._heard or ev.ts > self._heard[key].ts:
+                        self._heard[key] = ev
             self._publish_changes(changes, now)
             for rej in rejections:
                 self._reject(rej, now)
@@ -168,7 +173,18 @@ class IngestPipeline:
             if changes:
                 self._retry(lambda: self._log([], changes, now))
                 self._publish_changes(changes, now)
+            self._flush_devices()
             return {lot for lot, _, _ in changes}
+
+    def _flush_devices(self) -> None:
+        beats, self._heard = list(self._heard.values()), {}
+        if beats:
+            def write() -> None:
+                with self.uow_factory() as uow:
+                    upsert_devices(uow.session, beats)
+                    uow.commit()
+
+            self._retry(write)
 
     # -- live state rebuilding -------------------------------------------------------
     def _ensure_live_state(self) -> None:

@@ -15,7 +15,7 @@ from parking_core.lots import LotInfo
 PASSAGE_MEMORY_DAYS = 3
 
 
-@dataclass
+@dataclass(slots=True)
 class _Berth:
     state: str = ""  # "F" free, "O" occupied, "" never reported
     since: float = 0.0

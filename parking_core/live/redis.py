@@ -96,7 +96,7 @@ class RedisLiveState(LiveState):
         for info in other_lots:
             pipe.hmget(f"{p}lot:{info.id}", "inside", "total")
         for info, (inside, total) in zip(other_lots, pipe.execute()):
-            self.r.hset(f"{p}lot:{info.id}", "free", max(0, int(total) - int(inside)))
+            self.r.hset(f"{p}lot:{info.id}", "free", max(0, int(total or 0) - int(inside or 0)))
 
     def apply(self, events: Sequence[DeviceEvent], *, settle_s: float, now: float, rebuilding: bool = False) -> list[tuple[Outcome, bool]]:
         if not events:

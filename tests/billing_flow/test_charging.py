@@ -154,3 +154,16 @@ def test_without_alipay_orders_are_kept_and_nothing_is_charged(billing_env):
     with env.platform.uow() as uow:
         assert list(uow.session.scalars(select(PaymentAttempt))) == []
     env.billing = env.platform.billing
+
+
+def test_installing_again_replaces_billing_and_stopping_takes_the_hooks_off(billing_env):
+    env = billing_env()
+    book, after = env.platform.sessions, env.platform.after_sessions_commit
+    counts = (len(book.on_opened), len(book.on_closed), len(book.on_corrected), len(after))
+    again = install_billing(env.platform, alipay=env.billing.alipay, notifier=env.notices, start_worker=False,
+                            settings=env.billing.settings)
+    env.billing = again
+    assert (len(book.on_opened), len(book.on_closed), len(book.on_corrected), len(after)) == counts
+    again.stop()
+    assert (len(book.on_opened), len(book.on_closed), len(book.on_corrected), len(after)) == tuple(c - 1 for c in counts)
+    assert env.platform.billing is None

@@ -100,3 +100,12 @@ def test_a_late_payment_for_a_voided_order_is_recorded_and_flagged_for_refund(qr
     assert post(env, signed(env, alipay_keys, out_trade_no)) == "success"
     after = env.order(order.id)
     assert (after.status, after.paid_fen) == ("void", 400) and "refund it" in after.review
+
+
+def test_an_agreement_notification_sent_here_is_passed_to_accounts(billing_env):
+    env = billing_env()
+    driver = env.driver("苏E12345", agreement=False)
+    env.gw.sign_agreement(driver.account_id, notify_url=f"{env.served.url}/v1/payments/alipay/notify")
+    env.gw.wait_for(lambda: env.accounts.account(driver.account_id).agreement_status == "active")
+    env.gw.wait_idle(5)
+    assert [d.state for d in env.gw.deliveries()] == ["acknowledged"]

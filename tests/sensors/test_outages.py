@@ -138,6 +138,9 @@ def test_two_workers_split_the_load_and_agree(pg_url, redis_url, redis_prefix, s
     first = _platform({**base, "PARKING_MQTT_CLIENT_ID": "w-1"})
     second = Platform(load_settings(**base, PARKING_MQTT_CLIENT_ID="w-2")).start()  # joins: no rebuild, no reset
     assert second.ingest.subscribed.wait(10)
+    heard = {}
+    first.follow_availability()  # the HTTP process hears what the other worker ingests
+    first.availability_listeners.append(lambda lot, a: heard.__setitem__(lot, a.free))
     time.sleep(0.3)
     msgs, final, entries = _stream(1200, topic_prefix)
     try:
@@ -147,6 +150,7 @@ def test_two_workers_split_the_load_and_agree(pg_url, redis_url, redis_prefix, s
         a, b = first.pipeline.stats.received, second.pipeline.stats.received
         assert a > 100 and b > 100 and a + b == len(msgs)
         assert second.live.lot("P0").free == first.live.lot("P0").free == 1000 - entries
+        assert wait_for(lambda: heard.get("P0") == 1000 - entries, 10)
         engine.dispose()
     finally:
         second.stop()

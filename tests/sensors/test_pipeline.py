@@ -157,3 +157,18 @@ def test_live_state_rebuilds_from_the_log(make_platform):
     assert {k: (v.free, v.total, v.known) for k, v in after.items()} == {k: (v.free, v.total, v.known) for k, v in before.items()}
     assert after["G1"].free == 1 and after["C1"].free == 69 and after["S1"].free == 0
     assert logged(p) == 7
+
+
+def test_devices_last_heartbeat_is_recorded_at_the_next_tick(make_platform):
+    from parking_core.models import Device
+
+    p = make_platform()
+    now = p.clock()
+    p.pipeline.process([heartbeat_msg("G1", "cam-1", now - timedelta(seconds=30)), heartbeat_msg("G1", "cam-1", now)])
+    p.pipeline.tick(heartbeat_timeout_s=900)
+    p.pipeline.process([heartbeat_msg("G1", "cam-1", now - timedelta(seconds=10))])  # late: must not move it back
+    p.pipeline.tick(heartbeat_timeout_s=900)
+    with p.uow() as uow:
+        rows = [(d.lot_id, d.id, d.last_seen_at) for d in uow.session.scalars(select(Device))]
+    assert rows == [("G1", "cam-1", now)]
+    assert logged(p, "heartbeat") == 3
