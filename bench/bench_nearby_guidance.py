@@ -101,14 +101,16 @@ def _paths(kind: str, points: list[tuple[float, float]]) -> list[str]:
 
 
 def load(kind: str, target: str, points: list[tuple[float, float]], clients: int, duration_s: float, rate: float, out) -> None:
-    """Run `clients` threads for `duration_s`: closed loop when rate is 0, else `rate` requests/s on a schedule."""
+    """Run `clients` threads for `duration_s`: closed loop when rate is 0, else `rate` requests/s on a schedule.
+    Each thread makes its client and connection with one untimed request before the clock starts."""
     import httpx
     import redis
 
     lat_ms: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
-    start = time.perf_counter() + 0.2
-    stop = start + duration_s
+    ready = threading.Barrier(clients + 1)
+    go = threading.Event()
+    clock = {}
     if kind == "geosearch":
         r = redis.Redis.from_url(REDIS_URL)
         key = target
@@ -127,8 +129,11 @@ def load(kind: str, target: str, points: list[tuple[float, float]], clients: int
             return client.get(paths[i % len(paths)]).status_code == 200
 
     def worker(w: int) -> None:
+        call(w)
+        ready.wait()
+        go.wait()
+        start, stop = clock["start"], clock["stop"]
         per = rate / clients
-        time.sleep(max(0.0, start - time.perf_counter()))
         k = 0
         while True:
             if per:  # open loop: each request has its time; a late one counts from when it was due
@@ -150,9 +155,13 @@ def load(kind: str, target: str, points: list[tuple[float, float]], clients: int
     threads = [threading.Thread(target=worker, args=(w,)) for w in range(clients)]
     for t in threads:
         t.start()
+    ready.wait()
+    clock["start"] = time.perf_counter() + 0.05
+    clock["stop"] = clock["start"] + duration_s
+    go.set()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - clock["start"]
     flat = [x for xs in lat_ms for x in xs]
     out.put({"n": len(flat), "elapsed": elapsed, "errors": sum(errors), "lat": flat})
 

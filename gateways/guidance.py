@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from gateways.bootstrap import Platform
 from gateways.deps import PlatformDep
 from gateways.guidance_schemas import ForecastPoint, GuidanceList, GuidanceLot, HistoryPoint, LotForecast, LotHistory, LotNow
 from gateways.schemas import ErrorBody
@@ -14,7 +15,7 @@ from parking_core.availability import availability
 from parking_core.errors import LotNotFound
 from parking_core.forecast import Forecaster, forecast_lot
 from parking_core.guidance import Option, Trip, candidates, rank
-from parking_core.history import MAX_RANGE, MIN_STEP_S, history
+from parking_core.history import MAX_RANGE, MIN_STEP_S, Point, history
 from parking_core.lots import LotInfo
 
 router = APIRouter(prefix="/v1", tags=["guidance"])
@@ -41,7 +42,7 @@ def forecaster_of(request: Request) -> Forecaster:
 ForecasterDep = Annotated[Forecaster, Depends(forecaster_of)]
 
 
-def _lot(platform, lot_id: str) -> LotInfo:
+def _lot(platform: Platform, lot_id: str) -> LotInfo:
     info = platform.directory.get(lot_id)
     if info is None:
         raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
@@ -120,9 +121,12 @@ def lot_history(
         start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     with platform.uow() as uow:
         h = history(uow.session, lot_id, start, end, step_s=step, total=info.total, now=now)
-    point = lambda p: HistoryPoint(ts=p.ts, free=p.free, total=p.total, status=p.status)  # noqa: E731
     return LotHistory(
         lot_id=lot_id, from_=h.start, to=h.end, step=h.step_s,
-        in_force_at_from=point(h.in_force_at_start) if h.in_force_at_start else None,
-        points=[point(p) for p in h.points],
+        in_force_at_from=_point(h.in_force_at_start) if h.in_force_at_start else None,
+        points=[_point(p) for p in h.points],
     )
+
+
+def _point(p: Point) -> HistoryPoint:
+    return HistoryPoint(ts=p.ts, free=p.free, total=p.total, status=p.status)
