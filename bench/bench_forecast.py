@@ -158,6 +158,13 @@ def main() -> None:
     table("Mean absolute error on held-back days",
           ["horizon", "model (spaces)", "naive (spaces)", "model better by", "model (share of capacity)",
            "naive (share of capacity)", "actual inside [low, high]", "mean confidence"], out)
+    buckets = ((0.0, 0.6), (0.6, 0.8), (0.8, 0.9), (0.9, 1.01))
+    calib = []
+    for lo, hi in buckets:
+        picked = [share for h in HORIZONS for share, c in zip(err[h]["share_model"], err[h]["conf"]) if lo <= c < hi]
+        if picked:
+            calib.append((f"{lo:.1f} - {min(hi, 1.0):.1f}", len(picked), f"{statistics.fmean(picked) * 100:.2f} %"))
+    table("Does confidence track the error? All horizons", ["confidence", "forecasts", "mean absolute error (share of capacity)"], calib)
     if any(statistics.fmean(err[h]["model"]) >= statistics.fmean(err[h]["naive"]) for h in HORIZONS):
         print("the model does NOT beat the naive forecast at every horizon")
     if not math.isfinite(predict_s):

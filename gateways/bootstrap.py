@@ -39,6 +39,7 @@ class Platform:
     settings: Settings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     with_ingest: bool = True
+    with_billing: bool = True  # orders for closed stays; the payment worker runs with the ingest
     event_listeners: list[Callable[[Sequence[DeviceEvent]], None]] = field(default_factory=list)
     publish_sink: Callable[[str, bytes, bool], None] | None = None  # tests: capture instead of MQTT
     availability_listeners: list[Callable[[str, Availability], None]] = field(default_factory=list)
@@ -131,6 +132,12 @@ class Platform:
         )
         if not was_ready:
             self.pipeline.rebuild()
+        if self.with_billing:
+            from billing.service import install_billing
+
+            if self.alipay is None and (client := alipay_from_env()) is not None:
+                self.use_alipay(client)
+            install_billing(self, start_worker=self.with_ingest)
         if self.with_ingest:
             self.publisher = Publisher(self.mqtt_target)
             self.ingest = MqttIngest(
@@ -173,8 +180,19 @@ class Platform:
         connect(self._follower, self.mqtt_target)
         self._follower.loop_start()
 
+    def use_alipay(self, client: AlipayClient) -> None:
+        """Point agreement signing and charging at this Alipay (the local gateway in the demo)."""
+        from urllib.parse import urljoin
+
+        self.alipay = client
+        self.accounts.alipay = client
+        if self.accounts.agreement_notify_url is None and client.settings.notify_url:
+            self.accounts.agreement_notify_url = urljoin(client.settings.notify_url, "agreement-notify")
+
     def stop(self) -> None:
         self._stop.set()
+        if getattr(self, "billing", None) is not None:
+            self.billing.stop()
         if getattr(self, "_follower", None) is not None:
             self._follower.disconnect()
             self._follower.loop_stop()
@@ -188,6 +206,17 @@ class Platform:
             self.broker.stop()
         self.live.close()
         self.engine.dispose()
+
+
+def alipay_from_env() -> AlipayClient | None:
+    """The real Alipay when ALIPAY_APP_ID and keys are set, else None (no agreements, no charging)."""
+    import os
+
+    from billing.alipay.client import AlipaySettings, build_client
+
+    if not os.environ.get("ALIPAY_APP_ID"):
+        return None
+    return build_client(AlipaySettings.from_env())
 
 
 def _embedded_port() -> int:

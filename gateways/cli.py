@@ -22,6 +22,17 @@ app.add_typer(lots_app, name="lots")
 console = Console(stderr=True)
 
 
+@app.callback()
+def _process_clock() -> None:
+    """The Alipay SDK stamps requests with the host's wall clock and Alipay reads it as Shanghai
+    time; our own code only uses aware datetimes, so the process runs on Shanghai time."""
+    import os
+
+    if "TZ" not in os.environ:
+        os.environ["TZ"] = "Asia/Shanghai"
+        time.tzset()
+
+
 def _settings(**overrides) -> Settings:
     try:
         return load_settings(**overrides)
@@ -38,7 +49,7 @@ def _logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
-    for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic"):
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -149,10 +160,11 @@ def demo(
     console.print(f"[bold]demo[/]: database {s.resolved_database_url()}, live state {'Redis' if s.redis_url else 'in-process'}, broker {'MQTT_URL' if s.mqtt_url else 'embedded'}")
     upgrade(make_engine(s.resolved_database_url()))
     city = generate_city(lots, seed=seed)
-    _run(s, host, port, city=city, rate=rate, seed=seed)
+    _run(s, host, port, city=city, rate=rate, seed=seed, local_alipay=True)
 
 
-def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: float = 0.0, seed: int = 1, follow: bool = False) -> None:
+def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: float = 0.0, seed: int = 1, follow: bool = False,
+         local_alipay: bool = False) -> None:
     import uvicorn
 
     from gateways.app import create_app
@@ -160,6 +172,17 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
     from gateways.console import live_panel
 
     platform = Platform(s)
+    gateway = None
+    if local_alipay and platform.alipay is None:
+        from billing.alipay.client import build_client
+        from billing.alipay.signing import generate_keypair
+        from gateways.alipay_local import start_local_alipay
+
+        keys = generate_keypair()
+        gateway = start_local_alipay(app_public_key_pem=keys.public_pem)
+        platform.use_alipay(build_client(gateway.client_settings(app_private_key_pem=keys.private_pem,
+                                                                 notify_url=f"http://{host}:{port}/v1/payments/alipay/notify")))
+        console.print(f"local Alipay-compatible gateway on {gateway.url}")
     try:
         if city is not None:
             from gateways.registry_import import import_registry
@@ -186,7 +209,11 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
     server = uvicorn.Server(uvicorn.Config(create_app(platform), host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
     web = threading.Thread(target=server.run, name="http", daemon=True)
     web.start()
-    console.print(f"API on [bold]http://{host}:{port}[/] (try /v1/lots/nearby?lat=31.2990&lon=120.5853, /docs); MQTT {platform.mqtt_target.host}:{platform.mqtt_target.port}; Ctrl-C stops")
+    console.print(f"API and map on [bold]http://{host}:{port}[/] (try /v1/lots/nearby?lat=31.2990&lon=120.5853, /docs); MQTT {platform.mqtt_target.host}:{platform.mqtt_target.port}; Ctrl-C stops")
+    if city is not None and gateway is not None:
+        from gateways.demo_driver import run_demo_driver
+
+        threading.Thread(target=run_demo_driver, args=(platform, city, f"http://{host}:{port}", console.print), name="demo-driver", daemon=True).start()
     try:
         live_panel(platform, console, stop, until=lambda: not web.is_alive())
     except KeyboardInterrupt:
@@ -196,6 +223,8 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
         server.should_exit = True
         web.join(5)
         platform.stop()
+        if gateway is not None:
+            gateway.stop()
         console.print("stopped")
 
 

@@ -42,15 +42,6 @@ class DriverNotice:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-class ConsoleSender:
-    """Prints the code, so the demo can sign in without an SMS provider; never use it where strangers have phones."""
-
-    def send_code(self, phone: str, code: str, *, expires_at: datetime) -> None:
-        line = f"[parking] sign-in code for {phone}: {code} (valid until {expires_at.isoformat(timespec='seconds')})"
-        log.info("sign-in code sent to %s", phone)
-        print(line, flush=True)
-
-
 class RecordingSender:
     """Keeps every code it was asked to send, for tests."""
 
@@ -69,6 +60,17 @@ class RecordingSender:
                 if sent.phone == phone:
                     return sent.code
         raise KeyError(phone)
+
+
+
+class ConsoleSender(RecordingSender):
+    """Prints the code, so the demo can sign in without an SMS provider; never use it where strangers have phones."""
+
+    def send_code(self, phone: str, code: str, *, expires_at: datetime) -> None:
+        line = f"[parking] sign-in code for {phone}: {code} (valid until {expires_at.isoformat(timespec='seconds')})"
+        log.info("sign-in code sent to %s", phone)
+        print(line, flush=True)
+        super().send_code(phone, code, expires_at=expires_at)  # the demo's scripted driver reads it back
 
 
 class ConsoleNotifier:

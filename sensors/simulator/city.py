@@ -25,8 +25,9 @@ PLACES = {
 STREET_USAGE = (("commercial", 0.6), ("residential", 0.3), ("office", 0.1))
 CARPARK_USAGE = (("commercial", 0.4), ("residential", 0.3), ("office", 0.15), ("hospital", 0.07), ("scenic", 0.08))
 SHARED_HOURS = ("18:00-08:00", "18:30-07:30", "19:00-07:00")
-ON_STREET_TARIFFS = ("suzhou-onstreet-class1", "suzhou-onstreet-class2", "nantong-onstreet", None)
-OFF_STREET_TARIFFS = {"hospital": "suzhou-offstreet-hospital", "scenic": "suzhou-scenic-2024"}
+# ids of the bundled tariff catalog (billing/tariffs/examples), so simulated stays are priced
+ON_STREET_TARIFFS = ("beijing-onstreet-class1", "nantong-onstreet", "nantong-onstreet", None)
+OFF_STREET_TARIFFS = {"residential": "residential-pass-lot"}
 
 
 def district_of(dx_m: float, dy_m: float) -> str:
@@ -95,7 +96,7 @@ def generate_city(n_lots: int, *, seed: int = 1, centre: tuple[float, float] = C
             props.update(
                 id=f"{'CN' if counting else 'CP'}{i:0{width}d}", name=f"{rng.choice(PLACES[usage])}{'停车场' if rng.random() < 0.6 else '地下车库'}",
                 kind="off_street", total=_carpark_total(rng),
-                tariff=OFF_STREET_TARIFFS.get(usage, "suzhou-offstreet-2024") if rng.random() < 0.8 else None,
+                tariff=OFF_STREET_TARIFFS.get(usage, "suzhou-offstreet") if rng.random() < 0.8 else None,
             )
             if rng.random() < (0.5 if usage == "office" else 0.2 if counting else 0.0):
                 props["shared_hours"] = rng.choice(SHARED_HOURS)
