@@ -115,9 +115,13 @@ class PaymentWorker:
             done["refunds_retried"] = self.refunds.retry_pending()
         if sweep:
             self._last_sweep = time.monotonic()
-            with self.uow() as uow:
-                done["arrears"] = sweep_overdue(uow.session, self.clock(), self.notifier)
-                uow.commit()
+            while True:  # in batches, one transaction each, until a batch comes back short
+                with self.uow() as uow:
+                    n = sweep_overdue(uow.session, self.clock(), self.notifier, limit=self.batch)
+                    uow.commit()
+                done["arrears"] += n
+                if n < self.batch:
+                    break
         return done
 
     def _each(self, fn: Callable, items: list) -> None:

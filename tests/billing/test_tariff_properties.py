@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import Phase, HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.tariffs import CompiledTariff, TariffRuleSet, compile_tariff, compute_fee
@@ -178,7 +178,8 @@ BROKEN = [
 @pytest.mark.parametrize(("check", "broken"), BROKEN, ids=lambda f: f.__name__)
 def test_property_catches_a_broken_engine(check, broken):
     with pytest.raises(AssertionError):
-        run(check, broken, max_examples=500, database=None, print_blob=False)
+        # finding the bug is what is tested; shrinking the counterexample would only cost time
+        run(check, broken, max_examples=500, database=None, print_blob=False, phases=(Phase.explicit, Phase.generate))
 
 
 # ---- the engine against a plain unit-by-unit reading of the documented rule ----

@@ -167,3 +167,12 @@ def test_installing_again_replaces_billing_and_stopping_takes_the_hooks_off(bill
     again.stop()
     assert (len(book.on_opened), len(book.on_closed), len(book.on_corrected), len(after)) == tuple(c - 1 for c in counts)
     assert env.platform.billing is None
+
+
+def test_the_sweep_takes_every_overdue_order_in_batches(billing_env):
+    env = billing_env()
+    env.billing.worker.batch = 2
+    orders = [env.stay(f"苏E6{i:04d}", minutes=150) for i in range(5)]
+    env.clock.advance(days=31)
+    assert env.billing.worker.run_once()["arrears"] == 5
+    assert {env.order(o.id).status for o in orders} == {"arrears"}
