@@ -210,8 +210,8 @@ class PaymentWorker:
     def _query(self, out_trade_no: str) -> None:
         try:
             status = trade_query(self.alipay, out_trade_no=out_trade_no)
-        except AlipayTradeNotFound:
-            self._fail(out_trade_no, "the charge never reached Alipay", retry=True)
+        except AlipayTradeNotFound:  # a charge that never reached Alipay, or a QR code nobody scanned before it expired
+            self._fail(out_trade_no, "Alipay has no such trade", retry=True)
             return
         except AlipayError as exc:
             log.warning("query of %s failed: %s", out_trade_no, exc.message)

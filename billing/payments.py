@@ -24,6 +24,7 @@ from parking_core.notify import Notifier
 
 log = logging.getLogger("parking.billing")
 PAID_STATUSES = ("TRADE_SUCCESS", "TRADE_FINISHED")
+QR_VALID = timedelta(hours=2)  # Alipay's default qr_code_timeout_express; an unscanned QR trade does not exist for trade.query
 
 
 def new_attempt(db: Session, order: Order, *, kind: str, amount_fen: int, now: datetime, query_at: datetime | None,
@@ -186,9 +187,10 @@ class Payments:
             order.next_charge_at = None  # the driver pays by QR; the worker must not charge it as well
             attempt = db.scalars(select(PaymentAttempt).where(
                 PaymentAttempt.order_id == order.id, PaymentAttempt.kind == "qr", PaymentAttempt.status == "pending",
-                PaymentAttempt.amount_fen == owed, PaymentAttempt.qr_code.is_not(None))).first()
+                PaymentAttempt.amount_fen == owed, PaymentAttempt.qr_code.is_not(None),
+                PaymentAttempt.created_at > now - QR_VALID)).first()
             if attempt is None:
-                attempt = new_attempt(db, order, kind="qr", amount_fen=owed, now=now, query_at=now + self.query_after)
+                attempt = new_attempt(db, order, kind="qr", amount_fen=owed, now=now, query_at=now + max(self.query_after, QR_VALID))
             subject, out_trade_no, code = subject_of(order), attempt.out_trade_no, attempt.qr_code
             uow.commit()
         if code:

@@ -255,6 +255,65 @@ def simulate(
     console.print(f"published: {counts}")
 
 
+billing_app = typer.Typer(help="Billing: reconciliation with Alipay's daily bill, settlement per operator.", no_args_is_help=True)
+app.add_typer(billing_app, name="billing")
+
+
+def _day(text: str):  # noqa: ANN202
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(ParkingError(f"day {text!r} is not a date like 2026-11-22", field="day", value=text))
+
+
+@billing_app.command("reconcile")
+def billing_reconcile(day: str = typer.Argument(..., help="a Shanghai day, YYYY-MM-DD (Alipay's bills are T+1)")) -> None:
+    """Compare Alipay's bill of DAY with the payments and refunds recorded; exit status 1 when they differ."""
+    import json
+
+    from billing.reconcile import reconcile
+    from gateways.bootstrap import Platform, alipay_from_env
+
+    when = _day(day)
+    platform = Platform(_settings(), with_ingest=False)
+    try:
+        platform.check_schema()
+        client = alipay_from_env()
+        if client is None:
+            raise ParkingError("reconciliation needs Alipay: set ALIPAY_APP_ID and the keys", field="ALIPAY_APP_ID")
+        report = reconcile(platform.uow, client, when)
+    except ParkingError as exc:
+        _fail(exc)
+    finally:
+        platform.stop()
+    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
+    raise typer.Exit(0 if report.balanced else 1)
+
+
+@billing_app.command("settlement")
+def billing_settlement(day: str = typer.Argument(..., help="a Shanghai day, YYYY-MM-DD"),
+                       operator: Optional[str] = typer.Option(None, help="one car-park operator id; all when unset")) -> None:
+    """Each car-park operator's payments less refunds on DAY, in fen."""
+    import json
+
+    from billing.reconcile import settlement
+    from gateways.bootstrap import Platform
+
+    when = _day(day)
+    platform = Platform(_settings(), with_ingest=False)
+    try:
+        platform.check_schema()
+        with platform.uow() as uow:
+            rows = settlement(uow.session, when, operator_id=operator)
+    except ParkingError as exc:
+        _fail(exc)
+    finally:
+        platform.stop()
+    print(json.dumps([{**vars(r), "net_fen": r.net_fen} for r in rows], indent=2))
+
+
 def main() -> None:  # pragma: no cover - the console script
     app()
 

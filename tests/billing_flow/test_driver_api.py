@@ -84,3 +84,19 @@ def test_an_unpaid_order_of_nobody_is_payable_by_whoever_holds_the_plate_now(bil
     r = env.api.post(f"/v1/me/orders/{order.id}/pay", headers=driver.headers)
     assert r.status_code == 200
     assert env.order(order.id).account_id == driver.account_id
+
+
+def test_a_qr_code_lapses_after_two_hours_and_a_new_one_is_given(billing_env):
+    env = billing_env()
+    driver = env.driver("苏E12345", agreement=False)
+    order = env.stay("苏E12345", minutes=150)
+    first = env.api.post(f"/v1/me/orders/{order.id}/pay", headers=driver.headers).json()
+    env.clock.advance(hours=1)
+    assert env.work()["queried"] == 0  # not asked about while it may still be scanned
+    assert env.api.post(f"/v1/me/orders/{order.id}/pay", headers=driver.headers).json() == first
+    env.clock.advance(hours=1, seconds=1)
+    second = env.api.post(f"/v1/me/orders/{order.id}/pay", headers=driver.headers).json()
+    assert second["out_trade_no"] != first["out_trade_no"]
+    env.gw.pay_precreated(first["out_trade_no"])  # the lapsed code is paid after all: the money is still recorded
+    env.wait_status(order.id, "paid")
+    assert [p.out_trade_no for p in env.payments(order.id)] == [first["out_trade_no"]]
