@@ -169,7 +169,7 @@ def test_forecast_gives_15_30_60_minutes_within_capacity(city):
         assert datetime.fromisoformat(f["at"]) == now + timedelta(minutes=f["horizon_min"])
         assert 0 <= f["low"] <= f["free"] <= f["high"] <= 3 and 0 <= f["confidence"] <= 1
         assert "profile of 29 days" in f["basis"]  # four weeks and this morning
-    assert forecasts[0]["free"] == 0  # still within the morning's full spell at 10:15
+    assert forecasts[0]["free"] <= 1  # still in the morning's full spell at 10:15 (the 1-2-1 smoothing softens its edge)
     assert forecasts[2]["free"] == 3  # free again by 11:00, as every day
 
 
