@@ -125,6 +125,9 @@ def ingest(
     platform = Platform(s.model_copy(update={"mqtt_client_id": f"{s.mqtt_client_id}-{worker_id}"}))
     try:
         platform.start()
+        import gc
+
+        gc.freeze()  # start-up objects live for the whole run: keep full collections from pausing requests
         if follow:  # other workers ingest too: their changes reach this process's stream over MQTT
             platform.follow_availability()
     except ParkingError as exc:
@@ -191,6 +194,9 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
             result = import_registry(platform, city)
             console.print(f"city: {result.created + result.updated} car parks, {result.berths} sensor berths")
         platform.start()
+        import gc
+
+        gc.freeze()  # start-up objects live for the whole run: keep full collections from pausing requests
         if follow:  # other workers ingest too: their changes reach this process's stream over MQTT
             platform.follow_availability()
     except ParkingError as exc:

@@ -27,12 +27,12 @@ def guide_city() -> dict:
 
 
 def full_every_morning(platform, weeks: int = 4) -> None:
-    """FULL's log: full 09:00-10:30 local every day for `weeks`, all 3 spaces free otherwise."""
+    """FULL's log: full 08:00-10:45 local every day for `weeks`, all 3 spaces free otherwise."""
     today = platform.clock().astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
     rows = []
     for d in range(1, weeks * 7 + 1):
         day = today - timedelta(days=d)
-        for at, free in ((day.replace(hour=9), 0), (day.replace(hour=10, minute=30), 3)):
+        for at, free in ((day.replace(hour=8), 0), (day.replace(hour=10, minute=45), 3)):
             rows.append(("FULL", at, Availability(free, 3, "full" if free == 0 else "spacesAvailable", at)))
     with platform.uow() as uow:
         append_availability(uow.session, rows)
@@ -169,8 +169,8 @@ def test_forecast_gives_15_30_60_minutes_within_capacity(city):
         assert datetime.fromisoformat(f["at"]) == now + timedelta(minutes=f["horizon_min"])
         assert 0 <= f["low"] <= f["free"] <= f["high"] <= 3 and 0 <= f["confidence"] <= 1
         assert "profile of 29 days" in f["basis"]  # four weeks and this morning
-    assert forecasts[0]["free"] <= 1  # still in the morning's full spell at 10:15 (the 1-2-1 smoothing softens its edge)
-    assert forecasts[2]["free"] == 3  # free again by 11:00, as every day
+    assert forecasts[0]["free"] == 0  # well inside the morning's full spell at 10:15
+    assert forecasts[2]["free"] >= 2  # free again by 11:00, as every day
 
 
 def test_forecast_without_history_carries_the_count_with_low_confidence(city):
@@ -192,19 +192,19 @@ def test_forecast_of_a_shared_lot_outside_its_hours_and_of_an_unknown_lot(api):
 
 def test_history_lists_changes_and_resamples_by_step(city):
     platform, client = city
-    r = client.get("/v1/lots/FULL/history", params={"from": "2026-11-22T08:00:00+08:00", "to": "2026-11-22T12:00:00+08:00"})
+    r = client.get("/v1/lots/FULL/history", params={"from": "2026-11-22T07:00:00+08:00", "to": "2026-11-22T12:00:00+08:00"})
     assert r.status_code == 200
     body = r.json()
     assert (body["lot_id"], body["step"]) == ("FULL", None)
-    assert body["from"] == "2026-11-22T00:00:00Z" and body["to"] == "2026-11-22T04:00:00Z"
+    assert body["from"] == "2026-11-21T23:00:00Z" and body["to"] == "2026-11-22T04:00:00Z"
     assert [(p["ts"], p["free"], p["status"]) for p in body["points"]] == [
-        ("2026-11-22T01:00:00Z", 0, "full"), ("2026-11-22T02:30:00Z", 3, "spacesAvailable"),
+        ("2026-11-22T00:00:00Z", 0, "full"), ("2026-11-22T02:45:00Z", 3, "spacesAvailable"),
     ]
     assert body["in_force_at_from"]["free"] == 3
     r = client.get("/v1/lots/FULL/history", params={"from": "2026-11-22T08:30:00+08:00", "to": "2026-11-22T11:30:00+08:00", "step": 3600})
     points = r.json()["points"]
     assert [(p["ts"], p["free"]) for p in points] == [
-        ("2026-11-22T00:30:00Z", 3), ("2026-11-22T01:30:00Z", 0), ("2026-11-22T02:30:00Z", 3), ("2026-11-22T03:30:00Z", 3),
+        ("2026-11-22T00:30:00Z", 0), ("2026-11-22T01:30:00Z", 0), ("2026-11-22T02:30:00Z", 0), ("2026-11-22T03:30:00Z", 3),
     ]
     for p in points:
         assert datetime.fromisoformat(p["ts"]).tzinfo is not None
@@ -214,8 +214,8 @@ def test_history_defaults_to_the_last_day(city):
     _, client = city
     body = client.get("/v1/lots/FULL/history").json()
     assert body["from"] == "2026-11-22T02:00:00Z" and body["to"] == "2026-11-23T02:00:00Z"
-    assert body["in_force_at_from"]["free"] == 0  # full since 09:00 yesterday
-    assert [(p["ts"], p["free"]) for p in body["points"]] == [("2026-11-22T02:30:00Z", 3), ("2026-11-23T02:00:00Z", 0)]
+    assert body["in_force_at_from"]["free"] == 0  # full since 08:00 yesterday
+    assert [(p["ts"], p["free"]) for p in body["points"]] == [("2026-11-22T02:45:00Z", 3), ("2026-11-23T02:00:00Z", 0)]
 
 
 @pytest.mark.parametrize(
