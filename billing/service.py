@@ -24,6 +24,7 @@ from billing.payments import Payments
 from billing.reconcile import Reconciliation, Settlement, reconcile, settlement
 from billing.refunds import Refunds
 from parking_core.errors import ConfigError, DependencyUnavailable
+from parking_core.settings import load_validated
 from parking_core.notify import ConsoleNotifier, Notifier
 
 log = logging.getLogger("parking.billing")
@@ -45,14 +46,7 @@ class BillingSettings(BaseSettings):
 
 def load_billing_settings(**overrides: Any) -> BillingSettings:
     """Build billing's settings or raise ConfigError naming the bad variable and its value."""
-    try:
-        return BillingSettings(**overrides)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else "settings"
-        known = BillingSettings.model_fields.get(name)
-        env = known.alias if known is not None and known.alias else name
-        raise ConfigError(f"{env}={err.get('input')!r}: {err['msg']}", field=env, value=err.get("input")) from None
+    return load_validated(BillingSettings, overrides)
 
 
 def _run_after_commit(session: Session) -> None:

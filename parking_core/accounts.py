@@ -31,6 +31,7 @@ from billing.alipay.client import AlipayClient, AlipayRefused, agreement_query, 
 from billing.alipay.notify import AlipayNotification, NotificationRejected, verify_notification
 from parking_core.account_models import Account, PlateBinding, PlateDispute, VerificationCode
 from parking_core.db import UnitOfWork
+from parking_core.settings import load_validated
 from parking_core.errors import (
     ConfigError,
     Conflict,
@@ -105,15 +106,7 @@ class AccountSettings(BaseSettings):
 
 def load_account_settings(**overrides) -> AccountSettings:
     """Build the accounts' settings or raise ConfigError naming the bad variable (never echoing a secret)."""
-    try:
-        return AccountSettings(**overrides)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else "settings"
-        field = AccountSettings.model_fields.get(name)
-        env = field.alias if field is not None and field.alias else name
-        shown = None if "SECRET" in env or "KEYS" in env else err.get("input")
-        raise ConfigError(f"{env}: {err['msg']}", field=env, value=shown) from None
+    return load_validated(AccountSettings, overrides, secret=("SECRET", "KEYS"))
 
 
 def persisted_secret(path: Path, make: Callable[[], str]) -> str:

@@ -92,13 +92,21 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def load_settings(**overrides) -> Settings:
-    """Build settings or raise ConfigError naming the bad variable and its value."""
+def load_validated(model: type[BaseSettings], overrides: dict, *, secret: tuple[str, ...] = ()) -> BaseSettings:
+    """Build a settings model or raise ConfigError naming the bad variable and, unless its name
+    contains one of `secret`, the value; every settings model of the platform loads through here."""
     try:
-        return Settings(**overrides)
+        return model(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "settings"
-        field = Settings.model_fields.get(name)
+        field = model.model_fields.get(name)
         env = field.alias if field is not None and field.alias else name
+        if any(word in env for word in secret):
+            raise ConfigError(f"{env}: {err['msg']}", field=env) from None
         raise ConfigError(f"{env}={err.get('input')!r}: {err['msg']}", field=env, value=err.get("input")) from None
+
+
+def load_settings(**overrides) -> Settings:
+    """The platform's settings, or ConfigError naming the bad variable and its value."""
+    return load_validated(Settings, overrides)
