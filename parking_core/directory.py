@@ -2,39 +2,82 @@
 
 The registry changes rarely (an import); reads happen on every request and message, so
 the directory is loaded from the database once and reloaded when its version changes.
+
+Nearby search: a grid of 0.01-degree cells gives the lots in the query's box; a plain-float
+local-plane distance (no trigonometry per lot) ranks them cheaply; the WGS-84 distance (see
+`geodesic_m`) is then computed only for the lots a caller actually takes, in exact nearest-first
+order, because the cheap distance is within a known bound of the true one.
 """
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from geopy.distance import great_circle
+from geopy.distance import geodesic
 
 from parking_core.lots import LotInfo
 
 CELL_DEG = 0.01  # about 1.1 km north-south
+_LON_CELLS = round(360 / CELL_DEG)
+# WGS-84, for the local radii of curvature
+_A = 6_378_137.0
+_F = 1 / 298.257223563
+_E2 = _F * (2 - _F)
+# Where the local-plane formula is used as the geodesic: within 0.07 m of geopy's geodesic (Karney) there,
+# measured in tests/core/test_directory.py; beyond it geopy's geodesic itself is computed.
+FAST_MAX_M = 20_000.0
+FAST_MAX_LAT = 70.0
+# The cheap ranking distance (scale of the query's latitude) is within CHEAP_REL * d + CHEAP_ABS_M of the
+# geodesic for lots within 0.5 degrees of latitude of a query at |lat| <= FAST_MAX_LAT (1.1 % worst case).
+CHEAP_REL = 0.02
+CHEAP_ABS_M = 2.0
+
+
+def _radii(lat_deg: float) -> tuple[float, float]:
+    """(meridional, prime-vertical) radius of curvature of the WGS-84 ellipsoid at a latitude, in metres."""
+    s = math.sin(math.radians(lat_deg))
+    w = 1 - _E2 * s * s
+    n = _A / math.sqrt(w)
+    return n * (1 - _E2) / w, n
+
+
+def geodesic_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """WGS-84 geodesic distance in metres, within 0.1 m of geopy's `geodesic`.
+
+    Short lines away from the poles (all a city search asks for) take the ellipsoid's local plane at the
+    mid-latitude, ~0.3 us instead of Karney's series at ~50 us; anything else is geopy's geodesic."""
+    if abs(lat1) <= FAST_MAX_LAT and abs(lat2) <= FAST_MAX_LAT:
+        m, n = _radii((lat1 + lat2) / 2)
+        dlon = (lon2 - lon1 + 180.0) % 360.0 - 180.0
+        x = n * math.cos(math.radians((lat1 + lat2) / 2)) * math.radians(dlon)
+        y = m * math.radians(lat2 - lat1)
+        d = math.hypot(x, y)
+        if d <= FAST_MAX_M:
+            return d
+    return geodesic((lat1, lon1), (lat2, lon2)).meters
 
 
 class Directory:
     def __init__(self, lots: Iterable[LotInfo] = ()) -> None:
         self.lots: dict[str, LotInfo] = {}
         self.berth_sets: dict[str, frozenset[str]] = {}
-        self._grid: dict[tuple[int, int], list[LotInfo]] = defaultdict(list)
+        self._grid: dict[tuple[int, int], list[tuple[float, float, LotInfo]]] = {}
         self.replace(lots)
 
     def replace(self, lots: Iterable[LotInfo]) -> None:
         lots = list(lots)
-        grid: dict[tuple[int, int], list[LotInfo]] = defaultdict(list)
+        grid: dict[tuple[int, int], list[tuple[float, float, LotInfo]]] = defaultdict(list)
         for info in lots:
-            grid[self._cell(info.lat, info.lon)].append(info)
+            grid[self._cell(info.lat, info.lon)].append((info.lat, info.lon, info))
         self.lots = {info.id: info for info in lots}
         self.berth_sets = {info.id: frozenset(info.berths) for info in lots}
-        self._grid = grid
+        self._grid = dict(grid)
 
     @staticmethod
     def _cell(lat: float, lon: float) -> tuple[int, int]:
-        return (math.floor(lat / CELL_DEG), math.floor(lon / CELL_DEG))
+        return (math.floor(lat / CELL_DEG), _wrap(math.floor(lon / CELL_DEG)))
 
     def get(self, lot_id: str) -> LotInfo | None:
         return self.lots.get(lot_id)
@@ -42,22 +85,74 @@ class Directory:
     def has_berth(self, lot_id: str, berth_id: str) -> bool:
         return berth_id in self.berth_sets.get(lot_id, ())
 
+    def _box(self, lat: float, lon: float, radius_m: float) -> Iterator[tuple[float, float, LotInfo]]:
+        """Every lot in the cells that cover the circle (or every lot, when that is fewer to look at)."""
+        dlat = radius_m / 110_500 + CELL_DEG
+        dlon = radius_m / (111_000 * max(0.001, math.cos(math.radians(min(89.9, abs(lat)))))) + CELL_DEG
+        i0, i1 = math.floor((lat - dlat) / CELL_DEG), math.floor((lat + dlat) / CELL_DEG)
+        j0, j1 = math.floor((lon - dlon) / CELL_DEG), math.floor((lon + dlon) / CELL_DEG)
+        if j1 - j0 + 1 >= _LON_CELLS or (i1 - i0 + 1) * (j1 - j0 + 1) > len(self.lots):
+            for cell in self._grid.values():
+                yield from cell
+            return
+        grid = self._grid
+        for j in range(j0, j1 + 1):
+            jw = _wrap(j)
+            for i in range(i0, i1 + 1):
+                cell = grid.get((i, jw))
+                if cell:
+                    yield from cell
+
+    def nearest(self, lat: float, lon: float, radius_m: float) -> Iterator[tuple[float, LotInfo]]:
+        """(geodesic metres, lot) within the radius, nearest first (ties by id), computed lazily: a caller
+        that takes k lots pays the exact distance for about k of them, whatever the radius holds."""
+        if abs(lat) > FAST_MAX_LAT or radius_m > 50_000:  # the cheap bound is not proven there: exact for all
+            found = []
+            for la, lo, info in self._box(lat, lon, radius_m):
+                d = geodesic_m(lat, lon, la, lo)
+                if d <= radius_m:
+                    found.append((d, info.id, info))
+            found.sort(key=lambda x: (x[0], x[1]))
+            for d, _, info in found:
+                yield d, info
+            return
+        m, n = _radii(lat)
+        ky = m * math.pi / 180
+        kx = n * math.cos(math.radians(lat)) * math.pi / 180
+        reach = radius_m * (1 + CHEAP_REL) + CHEAP_ABS_M
+        reach2 = reach * reach
+        cands = []
+        for la, lo, info in self._box(lat, lon, radius_m):
+            y = (la - lat) * ky
+            dl = lo - lon
+            if dl > 180.0 or dl < -180.0:
+                dl = (dl + 180.0) % 360.0 - 180.0
+            x = dl * kx
+            d2 = x * x + y * y
+            if d2 <= reach2:
+                cands.append((d2, info.id, info))
+        heapq.heapify(cands)  # popped in cheap order as far as the caller reads: no full sort of a dense centre
+        heap: list[tuple[float, str, LotInfo]] = []
+        while True:
+            # move candidates over while one of them could still be nearer than the exact heap's best
+            while cands and (not heap or math.sqrt(cands[0][0]) / (1 + CHEAP_REL) - CHEAP_ABS_M <= heap[0][0]):
+                info = heapq.heappop(cands)[2]
+                d = geodesic_m(lat, lon, info.lat, info.lon)
+                if d <= radius_m:
+                    heapq.heappush(heap, (d, info.id, info))
+            if not heap:
+                return
+            d, _, info = heapq.heappop(heap)
+            yield d, info
+
     def within(self, lat: float, lon: float, radius_m: float) -> list[tuple[float, LotInfo]]:
-        """(distance in metres, lot) within the radius, nearest first."""
-        dlat = radius_m / 111_000 + CELL_DEG
-        dlon = radius_m / (111_000 * max(0.01, math.cos(math.radians(lat)))) + CELL_DEG
-        c0 = self._cell(lat - dlat, lon - dlon)
-        c1 = self._cell(lat + dlat, lon + dlon)
-        here = (lat, lon)
-        found: list[tuple[float, LotInfo]] = []
-        for i in range(c0[0], c1[0] + 1):
-            for j in range(c0[1], c1[1] + 1):
-                for info in self._grid.get((i, j), ()):
-                    d = great_circle(here, (info.lat, info.lon)).meters
-                    if d <= radius_m:
-                        found.append((d, info))
-        found.sort(key=lambda x: (x[0], x[1].id))
-        return found
+        """(geodesic metres, lot) within the radius, nearest first."""
+        return list(self.nearest(lat, lon, radius_m))
 
     def __len__(self) -> int:
         return len(self.lots)
+
+
+def _wrap(j: int) -> int:
+    """A longitude cell index folded into [-180, 180) degrees, so a search across the antimeridian finds both sides."""
+    return (j + _LON_CELLS // 2) % _LON_CELLS - _LON_CELLS // 2
