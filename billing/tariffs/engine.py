@@ -14,6 +14,7 @@ from datetime import datetime
 from math import floor
 from typing import Literal, NamedTuple
 
+from billing.tariffs.engine2 import Compiled2, fee2, fit, window_tags
 from billing.tariffs.schema import TariffRuleSet
 from parking_core.clock import SHANGHAI, local
 from parking_core.errors import InvalidInput
@@ -51,7 +52,7 @@ class CompiledTariff:
 
     __slots__ = (
         "id", "version", "rules", "free_s", "free_lost", "first_s", "calendar",
-        "nev_free_s", "nev_keep_percent", "piece_at", "prices",
+        "nev_free_s", "nev_keep_percent", "piece_at", "prices", "format", "v2",
     )
 
     def __init__(self, rules: TariffRuleSet) -> None:
@@ -79,6 +80,8 @@ class CompiledTariff:
             "small": _Prices(tuple(_piece(rules, *p, large=False) for p in pieces), rules.cap_fen),
             "large": _Prices(tuple(_piece(rules, *p, large=True) for p in pieces), _large_cap(rules)),
         }
+        self.format = rules.format
+        self.v2 = Compiled2(rules, pieces, _large_cap(rules)) if rules.format == 2 else None
 
 
 def _piece(rules: TariffRuleSet, start: int, end: int, occurrence_end: int, period, *, large: bool) -> tuple:
@@ -169,10 +172,16 @@ def compute_fee(
                 field="exited_at", value=exited_at.isoformat(),
             )
         return Fee(0, ct.id, ct.version, stay)
-    if pass_covered or x - e <= ct.free_s:
+    v2 = ct.v2
+    if (pass_covered and (v2 is None or not v2.has_pass_free)) or x - e <= ct.free_s:
         return Fee(0, ct.id, ct.version, stay)
     offset = _FIXED_OFFSET if e >= _FIXED_OFFSET_SINCE else _offset_at(entered_at)
     e += offset
+    if v2 is not None:
+        amount = fee2(ct, (v2.pass_prices if pass_covered else v2.prices)[vehicle], e, x + offset, new_energy, None)
+        if new_energy and ct.nev_keep_percent != 100:
+            amount = amount * ct.nev_keep_percent // 100
+        return Fee(amount, ct.id, ct.version, stay)
     amount = _charge(ct, prices, e, x + offset, e if ct.free_lost else e + ct.free_s,
                      e + ct.nev_free_s if new_energy else e, None)
     if new_energy and ct.nev_keep_percent != 100:
@@ -269,6 +278,8 @@ def _explain(ct: CompiledTariff, entered_at: datetime, exited_at: datetime, vehi
     offset = _FIXED_OFFSET if e >= _FIXED_OFFSET_SINCE else _offset_at(entered_at)
     e, x = e + offset, x + offset
     free_min = ct.free_s // 60
+    if ct.v2 is not None and not (pass_covered and not ct.v2.has_pass_free) and x - e > ct.free_s:
+        return _explain2(ct, e, x, offset, vehicle, new_energy, pass_covered)
     if pass_covered:
         raw = [("monthly pass", e, x, 0, 0, 0)]
     elif x - e <= ct.free_s:
@@ -290,16 +301,44 @@ def _explain(ct: CompiledTariff, entered_at: datetime, exited_at: datetime, vehi
     ]
 
 
-def _merge(raw: list[tuple]) -> list[tuple]:
+def _explain2(ct: CompiledTariff, e: int, x: int, offset: int, vehicle: str, new_energy: bool,
+              pass_covered: bool) -> list[BreakdownLine]:
+    """A format-2 receipt: lines never run past the period they were priced in, and carry their window's tag
+    (and every cap applied is a line of its own) when the stay spans several windows."""
+    raw: list[tuple] = []
+    v2 = ct.v2
+    if pass_covered:
+        raw.append(("pass: free periods not charged", e, e, 0, 0, -2))
+    amount = fee2(ct, (v2.pass_prices if pass_covered else v2.prices)[vehicle], e, x, new_energy, raw)
+    if new_energy and ct.nev_keep_percent != 100 and amount:
+        discount = amount - amount * ct.nev_keep_percent // 100
+        raw.append((f"new-energy discount {100 - ct.nev_keep_percent}%", e, x, 0, -discount, -1))
+    tags = window_tags(ct, e, x)
+    out = []
+    for label, start, end, units, fen, window in _merge(raw, keep_caps=True):
+        tag = tags.get(window) if isinstance(window, int) else None
+        out.append(BreakdownLine(fit(label, tag or ""), _wall(start, offset), _wall(min(end, x), offset), units, fen))
+    return out
+
+
+def _merge(raw: list[tuple], keep_caps: bool = False) -> list[tuple]:
     """Join consecutive lines of the same kind in the same cap window (a night split at midnight is one line)."""
     merged: list[list] = []
+    caps: dict[object, list] = {}
     for label, start, end, units, fen, window in raw:
+        if keep_caps and isinstance(window, tuple):  # one line per cap applied: an occurrence's, a window's
+            if window in caps:
+                caps[window][4] += fen
+            else:
+                caps[window] = [label, start, end, units, fen, window]
+                merged.append(caps[window])
+            continue
         last = merged[-1] if merged else None
         if last and last[0] == label and last[2] == start and last[5] == window and units:
             last[2], last[3], last[4] = end, last[3] + units, last[4] + fen
         else:
             merged.append([label, start, end, units, fen, window])
-    return [tuple(line[:5]) for line in merged]
+    return [tuple(line[:5]) if not keep_caps else tuple(line) for line in merged]
 
 
 def _wall(local_seconds: int, offset: int) -> datetime:

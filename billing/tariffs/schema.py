@@ -28,6 +28,14 @@ class LargePrices(_Rules):
     rate_fen: Fen | None = None
     first_rate_fen: Fen | None = None
     flat_fen: Fen | None = None
+    occurrence_cap_fen: Fen | None = None
+
+
+# Fields that only format 2 understands, and where they live: a format-1 rule set that uses one is rejected,
+# so that an old engine (or an old reading of the file) can never price it silently by the old rules.
+FORMAT_2_TARIFF_FIELDS = ("counting", "allowance_order")
+FORMAT_2_PERIOD_FIELDS = ("restart_units", "occurrence_cap_fen", "pass_free")
+ALLOWANCES = ("free_minutes", "new_energy", "first_window")
 
 
 class Period(_Rules):
@@ -41,6 +49,10 @@ class Period(_Rules):
     first_rate_fen: Fen | None = None
     flat_fen: Fen | None = None
     large: LargePrices | None = None
+    # format 2
+    restart_units: Annotated[bool, Field(strict=True)] = False
+    occurrence_cap_fen: Fen | None = None
+    pass_free: Annotated[bool, Field(strict=True)] = False
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -70,7 +82,7 @@ class Period(_Rules):
         return self
 
     def _check_large(self, large: LargePrices) -> None:
-        for name in ("rate_fen", "first_rate_fen", "flat_fen"):
+        for name in ("rate_fen", "first_rate_fen", "flat_fen", "occurrence_cap_fen"):
             own, small = getattr(large, name), getattr(self, name)
             if own is None:
                 continue
@@ -78,6 +90,11 @@ class Period(_Rules):
                 raise ValueError(f"large.{name}: {own} is set but the period has no {name}")
             if own < small:
                 raise ValueError(f"large.{name}: {own} is below the small-vehicle {name} {small}")
+
+    @property
+    def prices_nothing(self) -> bool:
+        """True for a free period: under chargeable-time counting its minutes are not counted."""
+        return not (self.rate_fen or self.first_rate_fen or self.flat_fen)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -91,6 +108,8 @@ class FirstWindow(_Rules):
 
     minutes: Minutes
     unit_minutes: Minutes
+    # format 2: the first window starts again in each 24 h from the entry, or each calendar day
+    per: Literal["stay", "rolling_24h", "calendar_day"] = "stay"
 
     @model_validator(mode="after")
     def _whole_units(self) -> FirstWindow:
@@ -109,6 +128,7 @@ class NewEnergy(_Rules):
 class TariffRuleSet(_Rules):
     """One versioned tariff; an order records the id and version it was priced with."""
 
+    format: Literal[1, 2] = 1
     id: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     version: Annotated[int, Field(strict=True, ge=1)]
     name: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
@@ -125,6 +145,21 @@ class TariffRuleSet(_Rules):
     large_cap_fen: Fen | None = None
     new_energy: NewEnergy | None = None
     monthly_pass_fen: Fen | None = None
+    # format 2
+    counting: Literal["clock", "chargeable_time"] = "clock"
+    allowance_order: Annotated[list[Literal["free_minutes", "new_energy", "first_window"]], Field(max_length=3)] = [
+        "free_minutes", "new_energy", "first_window"]
+
+    @field_validator("allowance_order")
+    @classmethod
+    def _order(cls, order: list[str]) -> list[str]:
+        for name in set(order):
+            if order.count(name) > 1:
+                raise ValueError(f"{name!r} is listed {order.count(name)} times; list each allowance once")
+        if "first_window" in order and order[-1] != "first_window":
+            raise ValueError(f"{order!r}: first_window must come last (free time is granted before the priced "
+                             "first window, never inside it)")
+        return order
 
     @field_validator("periods")
     @classmethod
@@ -145,6 +180,25 @@ class TariffRuleSet(_Rules):
         return periods
 
     @model_validator(mode="after")
+    def _format(self) -> TariffRuleSet:
+        if self.format == 2:
+            return self
+        for name in FORMAT_2_TARIFF_FIELDS:
+            if name in self.model_fields_set:
+                raise ValueError(f"{name}: {getattr(self, name)!r} needs \"format\": 2 (this rule set is format 1)")
+        if self.first_window is not None and "per" in self.first_window.model_fields_set:
+            raise ValueError(f"first_window.per: {self.first_window.per!r} needs \"format\": 2 "
+                             "(this rule set is format 1)")
+        for i, period in enumerate(self.periods):
+            extra = [n for n in FORMAT_2_PERIOD_FIELDS if n in period.model_fields_set]
+            if period.large is not None and "occurrence_cap_fen" in period.large.model_fields_set:
+                extra.append("large.occurrence_cap_fen")
+            if extra:
+                raise ValueError(f"periods[{i}].{extra[0]}: {_get(period, extra[0])!r} needs \"format\": 2 "
+                                 "(this rule set is format 1)")
+        return self
+
+    @model_validator(mode="after")
     def _consistent(self) -> TariffRuleSet:
         with_first = [i for i, p in enumerate(self.periods) if p.first_rate_fen is not None]
         if self.first_window is None and with_first:
@@ -157,4 +211,14 @@ class TariffRuleSet(_Rules):
                 raise ValueError(f"large_cap_fen: {self.large_cap_fen} is set but cap_fen is missing")
             if self.large_cap_fen < self.cap_fen:
                 raise ValueError(f"large_cap_fen: {self.large_cap_fen} is below cap_fen {self.cap_fen}")
+        for i, period in enumerate(self.periods):
+            if period.occurrence_cap_fen is not None and period.flat_fen is not None:
+                raise ValueError(f"periods[{i}].occurrence_cap_fen: {period.occurrence_cap_fen} does not apply to "
+                                 f"a flat period (flat_fen {period.flat_fen} is already one charge per occurrence)")
         return self
+
+
+def _get(model: BaseModel, dotted: str) -> object:
+    for part in dotted.split("."):
+        model = getattr(model, part)
+    return model
