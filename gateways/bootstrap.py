@@ -220,14 +220,8 @@ def alipay_from_env() -> AlipayClient | None:
 
 
 def _embedded_port() -> int:
-    """1884 when free (1883 is usually a real broker's), else any free port."""
-    import socket
+    """PARKING_EMBEDDED_MQTT_PORT (1884 by default; 1883 is usually a real broker's). Never another
+    port: the devices and `parking simulate` are pointed at this one, so a busy port stops start-up."""
+    from sensors.broker import embedded_port
 
-    from sensors.broker import free_port
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", 1884))
-            return 1884
-        except OSError:
-            return free_port()
+    return embedded_port()

@@ -37,12 +37,36 @@ def _settings(**overrides) -> Settings:
     try:
         return load_settings(**overrides)
     except ParkingError as exc:
+        if exc.field in ("DATABASE_URL", "REDIS_URL", "MQTT_URL") and isinstance(exc.value, str):
+            from gateways.startup import mask_url
+
+            exc.message = exc.message.replace(repr(exc.value), repr(mask_url(exc.value)))  # never print a password
         _fail(exc)
 
 
 def _fail(exc: ParkingError) -> None:
-    console.print(f"[bold red]error[/]: {exc.message}")
+    """One line on stderr naming the setting, exit status 2: what a script or a person can act on."""
+    from rich.markup import escape
+
+    from gateways.startup import one_line
+
+    console.print(f"[bold red]error[/]: {escape(one_line(exc.message))}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
+
+
+def _listen(s: Settings, host: str, port: int, *, broker: bool = True):  # noqa: ANN202 - socket.socket
+    """Take the HTTP port and try every configured dependency before anything starts or is printed."""
+    from gateways.startup import bind_http, check_dependencies
+
+    sock = None
+    try:
+        sock = bind_http(host, port)
+        check_dependencies(s, broker=broker)
+    except ParkingError as exc:
+        if sock is not None:
+            sock.close()
+        _fail(exc)
+    return sock
 
 
 def _logging(verbose: bool) -> None:
@@ -56,28 +80,46 @@ def _logging(verbose: bool) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the migrations to DATABASE_URL (a SQLite file when unset)."""
+    from gateways.startup import named_failures
     from parking_core.db import make_engine, schema_revisions, upgrade
 
     s = _settings()
     engine = make_engine(s.resolved_database_url())
     try:
-        upgrade(engine)
-        current, _ = schema_revisions(engine)
+        with named_failures(s):
+            upgrade(engine)
+            current, _ = schema_revisions(engine)
     except ParkingError as exc:
         _fail(exc)
     console.print(f"schema at revision [bold]{current}[/] on {engine.url.render_as_string(hide_password=True)}")
 
 
+def _offline_platform(s: Settings):  # noqa: ANN202 - gateways.bootstrap.Platform
+    """A platform without ingest for one command (import, billing), or the one-line error naming the
+    setting that stops it (tariff files, database, Redis)."""
+    from gateways.bootstrap import Platform
+    from gateways.startup import check_dependencies, named_failures
+
+    try:
+        check_dependencies(s, broker=False)
+        with named_failures(s):
+            return Platform(s, with_ingest=False)
+    except ParkingError as exc:
+        _fail(exc)
+
+
 @lots_app.command("import")
 def lots_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="GeoJSON FeatureCollection")) -> None:
     """Load or update car parks from a GeoJSON registry file (all or nothing)."""
-    from gateways.bootstrap import Platform
     from gateways.registry_import import import_registry
+    from gateways.startup import named_failures
 
-    platform = Platform(_settings(), with_ingest=False)
+    s = _settings()
+    platform = _offline_platform(s)
     try:
-        platform.check_schema()
-        result = import_registry(platform, file.read_bytes())
+        with named_failures(s):
+            platform.check_schema()
+            result = import_registry(platform, file.read_bytes())
     except ParkingError as exc:
         _fail(exc)
     finally:
@@ -148,33 +190,55 @@ def demo(
     lots: int = typer.Option(3300, help="car parks in the simulated city"),
     rate: float = typer.Option(300.0, help="simulated device messages per second"),
     host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8000),
+    port: int = typer.Option(8000, help="HTTP port, 1-65535 (checked with the others, so a bad one is one line too)"),
     seed: int = typer.Option(1),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run everything on embedded defaults with a simulated city publishing over MQTT."""
     _logging(verbose)
+    from gateways.startup import named_failures
     from parking_core.db import make_engine, upgrade
     from sensors.simulator import generate_city
 
-    s = _settings()
+    s = _demo_settings(_settings())
+    sock = _listen(s, host, port)  # a second demo stops here, before its banner and its scripted driver
+    console.print(f"[bold]demo[/]: database {s.resolved_database_url()}, live state {'Redis' if s.redis_url else 'in-process'}, broker {'MQTT_URL' if s.mqtt_url else 'embedded'}")
+    try:
+        with named_failures(s):
+            upgrade(make_engine(s.resolved_database_url()))
+    except ParkingError as exc:
+        sock.close()
+        _fail(exc)
+    city = generate_city(lots, seed=seed)
+    _run(s, host, port, city=city, rate=rate, seed=seed, local_alipay=True, sock=sock)
+
+
+def _demo_settings(s: Settings) -> Settings:
+    """The demo keeps its own database (demo.db in PARKING_DATA_DIR) unless DATABASE_URL is set."""
     if not s.database_url:
         s = s.model_copy(update={"database_url": f"sqlite:///{s.data_dir / 'demo.db'}"})
-    console.print(f"[bold]demo[/]: database {s.resolved_database_url()}, live state {'Redis' if s.redis_url else 'in-process'}, broker {'MQTT_URL' if s.mqtt_url else 'embedded'}")
-    upgrade(make_engine(s.resolved_database_url()))
-    city = generate_city(lots, seed=seed)
-    _run(s, host, port, city=city, rate=rate, seed=seed, local_alipay=True)
+    return s
 
 
 def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: float = 0.0, seed: int = 1, follow: bool = False,
-         local_alipay: bool = False) -> None:
+         local_alipay: bool = False, sock=None) -> None:  # noqa: ANN001 - socket.socket
+    """Start everything on `sock` (bound here when not given); any start-up failure is one line
+    naming the setting or the port, and exit status 2."""
     import uvicorn
 
     from gateways.app import create_app
     from gateways.bootstrap import Platform
     from gateways.console import live_panel
+    from gateways.startup import named_failures
 
-    platform = Platform(s)
+    if sock is None:
+        sock = _listen(s, host, port)
+    try:
+        with named_failures(s):
+            platform = Platform(s)
+    except ParkingError as exc:
+        sock.close()
+        _fail(exc)
     gateway = None
     if local_alipay and platform.alipay is None:
         from billing.alipay.client import build_client
@@ -187,20 +251,24 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
                                                                  notify_url=f"http://{host}:{port}/v1/payments/alipay/notify")))
         console.print(f"local Alipay-compatible gateway on {gateway.url}")
     try:
-        if city is not None:
-            from gateways.registry_import import import_registry
+        with named_failures(s):
+            if city is not None:
+                from gateways.registry_import import import_registry
 
-            platform.check_schema()
-            result = import_registry(platform, city)
-            console.print(f"city: {result.created + result.updated} car parks, {result.berths} sensor berths")
-        platform.start()
-        import gc
+                platform.check_schema()
+                result = import_registry(platform, city)
+                console.print(f"city: {result.created + result.updated} car parks, {result.berths} sensor berths")
+            platform.start()
+            import gc
 
-        gc.freeze()  # start-up objects live for the whole run: keep full collections from pausing requests
-        if follow:  # other workers ingest too: their changes reach this process's stream over MQTT
-            platform.follow_availability()
+            gc.freeze()  # start-up objects live for the whole run: keep full collections from pausing requests
+            if follow:  # other workers ingest too: their changes reach this process's stream over MQTT
+                platform.follow_availability()
     except ParkingError as exc:
         platform.stop()
+        if gateway is not None:
+            gateway.stop()
+        sock.close()
         _fail(exc)
     stop = threading.Event()
     sim_thread = None
@@ -213,15 +281,17 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
         )
         sim_thread.start()
     server = uvicorn.Server(uvicorn.Config(create_app(platform), host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
-    web = threading.Thread(target=server.run, name="http", daemon=True)
+    web = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http", daemon=True)
     web.start()
     console.print(f"API and map on [bold]http://{host}:{port}[/] (try /v1/lots/nearby?lat=31.2990&lon=120.5853, /docs); MQTT {platform.mqtt_target.host}:{platform.mqtt_target.port}; Ctrl-C stops")
     if city is not None and gateway is not None:
         from gateways.demo_driver import run_demo_driver
 
         threading.Thread(target=run_demo_driver, args=(platform, city, f"http://{host}:{port}", console.print), name="demo-driver", daemon=True).start()
+    http_died = False
     try:
         live_panel(platform, console, stop, until=lambda: not web.is_alive())
+        http_died = not stop.is_set()  # the panel ended because the HTTP server did, not on request
     except KeyboardInterrupt:
         pass
     finally:
@@ -232,6 +302,8 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
         if gateway is not None:
             gateway.stop()
         console.print("stopped")
+    if http_died:
+        _fail(ParkingError(f"the HTTP server on port {port} of {host} stopped", field="--port", value=port))
 
 
 @app.command()
@@ -280,10 +352,11 @@ def billing_reconcile(day: str = typer.Argument(..., help="a Shanghai day, YYYY-
     import json
 
     from billing.reconcile import reconcile
-    from gateways.bootstrap import Platform, alipay_from_env
+    from gateways.bootstrap import alipay_from_env
 
     when = _day(day)
-    platform = Platform(_settings(), with_ingest=False)
+    s = _settings()
+    platform = _offline_platform(s)
     try:
         platform.check_schema()
         client = alipay_from_env()
@@ -305,10 +378,10 @@ def billing_settlement(day: str = typer.Argument(..., help="a Shanghai day, YYYY
     import json
 
     from billing.reconcile import settlement
-    from gateways.bootstrap import Platform
 
     when = _day(day)
-    platform = Platform(_settings(), with_ingest=False)
+    s = _settings()
+    platform = _offline_platform(s)
     try:
         platform.check_schema()
         with platform.uow() as uow:

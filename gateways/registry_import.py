@@ -6,7 +6,8 @@ from parking_core.registry import ImportResult, parse_registry, save_registry
 
 
 def import_registry(platform, data: bytes | str | dict) -> ImportResult:
-    lots = parse_registry(data)
+    """All or nothing; a car park naming a tariff the platform's catalog lacks rejects the file."""
+    lots = parse_registry(data, tariffs=platform.tariffs.keys())
     with platform.uow() as uow:
         result = save_registry(uow.session, lots)
         uow.commit()

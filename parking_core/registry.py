@@ -6,6 +6,7 @@ the feature index and the field named, and a second import updates lots in place
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -89,8 +90,11 @@ def _loc(err: dict[str, Any]) -> str:
     return ".".join(str(p) for p in parts)
 
 
-def parse_registry(data: bytes | str | dict) -> list[LotInfo]:
-    """Validate a FeatureCollection and return its lots, or raise InvalidInput naming feature and field."""
+def parse_registry(data: bytes | str | dict, *, tariffs: Collection[str] | None = None) -> list[LotInfo]:
+    """Validate a FeatureCollection and return its lots, or raise InvalidInput naming feature and field.
+
+    With `tariffs` (the ids of the tariff catalog) a car park naming a tariff that is not there is
+    rejected too: its stays would otherwise become orders of 0 fen."""
     if not isinstance(data, dict):
         try:
             data = json.loads(data)
@@ -118,6 +122,10 @@ def parse_registry(data: bytes | str | dict) -> list[LotInfo]:
         if p.id in ids:
             raise InvalidInput(f"features[{i}].properties.id: {p.id!r} repeats features[{ids[p.id]}]", field=f"features[{i}].properties.id", value=p.id)
         ids[p.id] = i
+        if tariffs is not None and p.tariff is not None and p.tariff not in tariffs:
+            known = ", ".join(sorted(tariffs)) or "none"
+            raise InvalidInput(f"features[{i}].properties.tariff: {p.tariff!r} is not a tariff of PARKING_TARIFFS (known: {known})",
+                               field=f"features[{i}].properties.tariff", value=p.tariff)
         lon, lat = f.geometry.coordinates[0], f.geometry.coordinates[1]
         lots.append(
             LotInfo(

@@ -7,17 +7,51 @@ keeps queued messages only for clients that give a user name, so every client do
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import threading
 
-from parking_core.errors import DependencyUnavailable
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from parking_core.errors import ConfigError, DependencyUnavailable
+from parking_core.settings import load_validated
+
+DEFAULT_PORT = 1884  # 1883 is usually a real broker's
+
+
+class EmbeddedBrokerSettings(BaseSettings):
+    """Where the embedded broker listens when MQTT_URL is unset; devices and `parking simulate` are
+    pointed at this port, so it never moves on its own."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    port: int = Field(default=DEFAULT_PORT, alias="PARKING_EMBEDDED_MQTT_PORT", ge=1, le=65535)
+
+
+def embedded_port() -> int:
+    """PARKING_EMBEDDED_MQTT_PORT (default 1884), or ConfigError naming it."""
+    return load_validated(EmbeddedBrokerSettings, {}).port
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def check_port_free(host: str, port: int, *, setting: str = "PARKING_EMBEDDED_MQTT_PORT") -> None:
+    """Raise ConfigError naming the port and the setting when nobody can listen there; SO_REUSEADDR
+    as the broker's own listener has it, so a port left in TIME_WAIT by a previous run is free."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be listened on ({exc.strerror or exc})"
+            raise ConfigError(f"embedded MQTT broker: port {port} on {host} {why} (set {setting}, or MQTT_URL for a broker of your own)",
+                              field=setting, value=port) from None
 
 
 class EmbeddedBroker:
@@ -35,13 +69,17 @@ class EmbeddedBroker:
         return f"mqtt://platform:embedded@{self.host}:{self.port}"
 
     def start(self) -> "EmbeddedBroker":
+        """Listen on exactly this port or raise ConfigError naming it: a broker that moved would
+        leave the devices publishing to a port nobody reads."""
+        check_port_free(self.host, self.port)
         # amqtt logs every half-open probe connection as an error; the platform reports what matters
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         self._thread = threading.Thread(target=self._run, name="embedded-mqtt", daemon=True)
         self._thread.start()
         if not self._ready.wait(15) or self._error:
-            raise DependencyUnavailable(f"embedded MQTT broker failed to start on {self.host}:{self.port}: {self._error}", field="MQTT_URL")
+            raise DependencyUnavailable(f"embedded MQTT broker failed to start on port {self.port} of {self.host}: {self._error}",
+                                        field="PARKING_EMBEDDED_MQTT_PORT", value=self.port)
         return self
 
     def _run(self) -> None:

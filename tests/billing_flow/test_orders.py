@@ -87,7 +87,14 @@ def test_monthly_pass_covers_stays_inside_its_days_only(billing_env):
 
 
 def test_an_unknown_tariff_never_loses_the_exit(billing_env):
-    env = billing_env(registry=registry(*city_registry()["features"], feature("X1", tariff="no-such-tariff")))
+    """The import refuses unknown tariffs; this is a tariff dropped from PARKING_TARIFFS after the import."""
+    from parking_core.registry import parse_registry, save_registry
+
+    env = billing_env()
+    with env.platform.uow() as uow:
+        save_registry(uow.session, parse_registry(registry(*city_registry()["features"], feature("X1", tariff="no-such-tariff"))))
+        uow.commit()
+    env.platform.reload_directory()
     order = env.stay("苏E12345", lot="X1", minutes=150)
     with env.platform.uow() as uow:
         assert uow.session.get(ParkingSession, order.session_id).status == "closed"
