@@ -51,6 +51,7 @@ OPEN = ("spacesAvailable", "almostFull", "full")
 WORKER_CHUNK = 50  # lots per first-read query
 LATE_ROWS = timedelta(hours=1)  # a refresh also looks this far before its last read, for rows logged late
 WORKER_IDLE_S = 30.0
+WORKER_RETRY_S = 5.0  # pause after a failed read, so a database outage is not hammered
 
 log = logging.getLogger("parking.forecast")
 
@@ -318,8 +319,10 @@ def _db_loader(session_factory: sessionmaker[Session]) -> Loader:
 class Forecaster:
     """Forecasts for any lot from state cached in memory; `prepare` keeps that state up to date.
 
-    New log rows are read inline and incrementally (small); a lot's first read (weeks of rows) and its
-    daily relearning run on a background thread, so a request never pays for more than it waits."""
+    A request never waits for the database: `prepare` only queues work. A lot's first read (weeks of rows),
+    its incremental refreshes and its daily relearning run on a background thread; until a lot's history is
+    in, it is forecast from its current count with the wide error assumed without history (a low confidence)
+    and its basis says the history is still loading."""
 
     def __init__(self, load: Loader | None = None, *, refresh_s: float = 300.0, window_days: int = 28,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -330,9 +333,10 @@ class Forecaster:
         self._series: dict[str, _Series] = {}
         self._lock = threading.Lock()  # guards every _Series
         self._work = threading.Condition()  # guards the queues below and the worker
-        self._cold: dict[str, None] = {}  # lots waiting for their first read
+        self._cold: dict[str, None] = {}  # lots waiting for their first read, most recently asked for last
+        self._due: dict[str, None] = {}  # lots whose new log rows are to be read
         self._stale: dict[str, None] = {}  # lots whose profile was learnt on an earlier day
-        self._failed: set[str] = set()
+        self._busy = False
         self._asked_at: datetime | None = None
         self._worker: threading.Thread | None = None
 
@@ -360,27 +364,46 @@ class Forecaster:
         return series
 
     def prepare(self, lot_ids: Iterable[str], now: datetime, *, wait_s: float | None = None) -> None:
-        """Bring these lots up to date with the log; wait up to `wait_s` (None: as long as it takes) for the
-        first read of lots never seen, which then forecast without history."""
+        """Queue what these lots need (a first read, new rows, relearning) for the background thread; returns
+        at once. `wait_s` is ignored: no request waits for learning (use `wait_idle` in tests and benches)."""
         if self._load is None:
             return
         ids = list(dict.fromkeys(lot_ids))
         mono = self._monotonic()
-        due = [i for i in ids if i in self._series and mono - self._series[i].refreshed >= self.refresh_s]
-        if due:
-            self._refresh(due, now, mono)
-        cold = [i for i in ids if i not in self._series]
-        if not cold:
+        series = self._series
+        due, cold = [], []
+        for i in ids:
+            s = series.get(i)
+            if s is None:
+                cold.append(i)
+            elif mono - s.refreshed >= self.refresh_s:
+                s.refreshed = mono  # queued once; a failed read is retried a refresh_s later
+                due.append(i)
+        if not due and not cold:
             return
         with self._work:
-            self._failed.difference_update(cold)
-            self._cold.update(dict.fromkeys(cold))
+            for i in cold:  # asked again: to the back, which the worker takes first
+                self._cold.pop(i, None)
+                self._cold[i] = None
+            self._due.update(dict.fromkeys(due))
             self._asked_at = now
             self._start_worker()
-            self._work.wait_for(lambda: all(i in self._series or i in self._failed for i in cold), timeout=wait_s)
+            self._work.notify_all()
 
-    def _refresh(self, lot_ids: list[str], now: datetime, mono: float) -> None:
+    def loading(self, lot_id: str) -> bool:
+        """True while the lot's history has not been read yet."""
+        return self._load is not None and lot_id not in self._series
+
+    def wait_idle(self, timeout_s: float | None = None) -> bool:
+        """Block until every queued read and relearning is done (tests, benches, warm-up); False on timeout."""
+        with self._work:
+            return self._work.wait_for(lambda: not (self._cold or self._due or self._stale or self._busy), timeout=timeout_s)
+
+    def _refresh(self, lot_ids: list[str], now: datetime) -> None:
         """Append the rows logged since each lot's last read: one small query (an index range per lot)."""
+        lot_ids = [i for i in lot_ids if i in self._series]
+        if not lot_ids:
+            return
         until = min((self._series[i].until for i in lot_ids if self._series[i].until is not None), default=None)
         since = now - timedelta(days=self.window_days)
         if until is not None:
@@ -395,13 +418,11 @@ class Forecaster:
             for lot_id, lot_rows in by_lot.items():
                 series = self._series[lot_id]
                 series.extend([r for r in lot_rows if r[0] > series.last_id], t)
-                series.refreshed = mono
                 if series.learnt_day != _day(t):
                     relearn.append(lot_id)
         if relearn:
             with self._work:
                 self._stale.update(dict.fromkeys(relearn))
-                self._start_worker()
 
     def _start_worker(self) -> None:
         if self._worker is None:
@@ -409,29 +430,34 @@ class Forecaster:
             self._worker.start()
 
     def _run(self) -> None:
-        """First reads and relearning, a chunk at a time; the thread ends when idle."""
+        """First reads (most recently asked first), refreshes and relearning, a chunk at a time; ends when idle."""
         while True:
             with self._work:
-                if not self._work.wait_for(lambda: self._cold or self._stale, timeout=WORKER_IDLE_S):
+                self._busy = False
+                self._work.notify_all()
+                if not self._work.wait_for(lambda: self._cold or self._due or self._stale, timeout=WORKER_IDLE_S):
                     self._worker = None
                     return
-                cold = list(self._cold)[:WORKER_CHUNK]
+                cold = list(self._cold)[-WORKER_CHUNK:]
+                due = list(self._due)[:WORKER_CHUNK]
                 stale = list(self._stale)[:WORKER_CHUNK]
                 for i in cold:
                     del self._cold[i]
+                for i in due:
+                    del self._due[i]
                 for i in stale:
                     del self._stale[i]
                 now = self._asked_at
+                self._busy = True
             try:
                 self._read_first(cold, now)
+                if due:
+                    self._refresh(due, now)
                 for lot_id in stale:
                     self._relearn(lot_id)
-            except Exception:  # a database outage: the waiting requests go on without history
-                log.exception("forecast learning failed for %d lots", len(cold) + len(stale))
-                with self._work:
-                    self._failed.update(i for i in cold if i not in self._series)
-            with self._work:
-                self._work.notify_all()
+            except Exception:  # a database outage: answers go on without (new) history; asked again, retried
+                log.exception("forecast learning failed for %d lots", len(cold) + len(due) + len(stale))
+                time.sleep(WORKER_RETRY_S)
 
     def _read_first(self, lot_ids: list[str], now: datetime) -> None:
         lot_ids = [i for i in lot_ids if i not in self._series]
@@ -444,8 +470,6 @@ class Forecaster:
             series = self._first_read(rows, now)
             with self._lock:
                 self._series.setdefault(lot_id, series)
-            with self._work:
-                self._work.notify_all()
 
     def _relearn(self, lot_id: str) -> None:
         with self._lock:
@@ -466,13 +490,14 @@ class Forecaster:
         total = current.total if current else (series.total if series else 0)
         target = now.timestamp() + horizon_min * 60
         if total <= 0:
-            return Prediction(0, 0, 0, 0.0, "no data: nothing heard from this car park")
+            return Prediction(0, 0, 0, 0.0, "no data: nothing heard from this car park" + (", history still loading" if self.loading(lot_id) else ""))
         if current is not None:
             lag = max(0.0, (target - current.at.timestamp()) / SLOT_S)
             occ_now = 1 - current.free / total
             if model is None:
                 occ, mae, band = occ_now, prior_error(lag), BAND_PER_MAE * prior_error(lag)
-                basis = "current count carried forward: no history yet"
+                basis = ("current count carried forward: no history yet, still loading" if self.loading(lot_id)
+                         else "current count carried forward: no history yet")
             else:
                 occ = model.level(target) + _interp(model.rho, lag) * (occ_now - model.level(current.at.timestamp()))
                 mae, band = _interp(model.mae, lag), _interp(model.band, lag)
@@ -481,7 +506,8 @@ class Forecaster:
             occ, mae, band = model.level(target), model.mae[-1], model.band[-1]
             basis = f"profile of {model.days} days only: no current count"
         else:
-            return Prediction(0, 0, total, 0.0, "no data: no current count and no history")
+            return Prediction(0, 0, total, 0.0, "no data: no current count and no history yet, still loading" if self.loading(lot_id)
+                              else "no data: no current count and no history")
         occ = min(1.0, max(0.0, occ))
         free = round(total * (1 - occ))
         low = max(0, min(free, round(total * (1 - occ - band))))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -161,6 +163,7 @@ def test_the_forecaster_reads_the_log_once_then_only_what_is_new(make_platform):
     ticker = Ticker()
     f = Forecaster.for_database(platform.session_factory, refresh_s=refresh_s, monotonic=ticker)
     f.prepare(["G1"], now)
+    assert f.wait_idle(10)
     first = f.predict("G1", now, 0)
     assert "profile of 15 days" in first.basis  # 14 whole days and this morning, 10:00 local
     assert first.free == 3  # the last logged value, in force since 23:45 yesterday
@@ -168,7 +171,74 @@ def test_the_forecaster_reads_the_log_once_then_only_what_is_new(make_platform):
         append_availability(uow.session, [("G1", now - timedelta(minutes=1), Availability(2, 3, "spacesAvailable", now))])
         uow.commit()
     f.prepare(["G1"], now)
+    assert f.wait_idle(10)
     assert f.predict("G1", now, 0).free == 3  # not read again within refresh_s
     ticker.t += refresh_s
     f.prepare(["G1"], now)
+    assert f.wait_idle(10)
     assert f.predict("G1", now, 0).free == 2
+
+
+class SlowLog:
+    """A log whose reads block until released, recording which thread asked: a database under load."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self.rows = rows
+        self.release = threading.Event()
+        self.threads: list[str] = []
+
+    def __call__(self, lot_ids, since, after_id):  # noqa: ANN001
+        self.threads.append(threading.current_thread().name)
+        assert self.release.wait(10)
+        return [r for r in self.rows if r[1] in lot_ids and r[2] >= since and r[0] > after_id]
+
+
+def test_a_lot_without_history_in_memory_is_answered_at_once_and_says_its_history_is_loading():
+    now = local("2026-11-23", "10:00")
+    slow = SlowLog(log("NEW", 100, local("2026-11-09"), 14, office))
+    f = Forecaster(slow, refresh_s=300)
+    t = time.perf_counter()
+    f.prepare(["NEW"], now, wait_s=10.0)
+    p = f.predict("NEW", now, 30, current=Observation(free=40, total=100, at=now))
+    assert time.perf_counter() - t < 0.5  # not the 10 s a request used to wait
+    assert p.free == 40 and "no history yet, still loading" in p.basis and p.confidence < 0.4
+    assert f.predict("NEW", now, 30).basis.startswith("no data")
+    slow.release.set()
+    assert f.wait_idle(10)
+    learnt = f.predict("NEW", now, 30, current=Observation(free=40, total=100, at=now))
+    assert "profile of 15 days" in learnt.basis and learnt.confidence > p.confidence
+    assert slow.threads == ["forecast-learner"]  # the request thread never read the log
+
+
+def test_a_lot_with_no_history_at_all_is_read_once_and_then_says_so():
+    now = local("2026-11-23", "10:00")
+    slow = SlowLog([])
+    slow.release.set()
+    f = Forecaster(slow, refresh_s=300)
+    f.prepare(["EMPTY"], now)
+    assert f.wait_idle(10)
+    for _ in range(3):
+        f.prepare(["EMPTY"], now)
+    assert f.wait_idle(10)
+    p = f.predict("EMPTY", now, 15, current=Observation(free=7, total=10, at=now))
+    assert "no history yet" in p.basis and p.free == 7
+    assert len(slow.threads) == 1
+
+
+def test_new_rows_are_read_in_the_background_not_by_the_request():
+    now = local("2026-11-23", "10:00")
+    ticker = Ticker()
+    slow = SlowLog(log("G1", 3, local("2026-11-09"), 14, office))
+    slow.release.set()
+    f = Forecaster(slow, refresh_s=300, monotonic=ticker)
+    f.prepare(["G1"], now)
+    assert f.wait_idle(10)
+    slow.release.clear()  # the database is slow from now on
+    ticker.t += 300
+    t = time.perf_counter()
+    f.prepare(["G1"], now)
+    f.predict("G1", now, 15)
+    assert time.perf_counter() - t < 0.5
+    slow.release.set()
+    assert f.wait_idle(10)
+    assert slow.threads == ["forecast-learner", "forecast-learner"]
