@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import alipay.aop.api.DefaultAlipayClient as _sdk_client_module
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
 from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
 from alipay.aop.api.constant.CommonConstants import ALIPAY_SDK_PYTHON_VERSION, THREAD_LOCAL
@@ -44,7 +45,7 @@ from alipay.aop.api.response.AlipayTradeRefundResponse import AlipayTradeRefundR
 from alipay.aop.api.response.AlipayUserAgreementQueryResponse import AlipayUserAgreementQueryResponse
 from alipay.aop.api.util.WebUtils import MultiPartForm, url_encode
 
-from billing.alipay.signing import load_public_key, private_pkcs1_pem, public_pem_of
+from billing.alipay.signing import CheckedSigner, load_public_key, private_pkcs1_pem, public_pem_of
 from billing.alipay.wire import WireFormatError, fen_to_yuan, parse_time, yuan_to_fen
 from parking_core.errors import ConfigError, InvalidInput, ParkingError
 
@@ -59,6 +60,12 @@ _PREPARE = "_DefaultAlipayClient__prepare_request"
 _PARSE = "_DefaultAlipayClient__parse_response"
 if not (hasattr(DefaultAlipayClient, _PREPARE) and hasattr(DefaultAlipayClient, _PARSE)):
     raise ImportError(f"alipay-sdk-python {ALIPAY_SDK_PYTHON_VERSION} lacks {_PREPARE}/{_PARSE}; billing.alipay.client needs review")
+# The SDK signs every request with pure-Python RSA (~24 ms of CPU holding the GIL, the most of an exit -> charge);
+# its prepare step looks `sign_with_rsa2` up in its module, where the same signature through OpenSSL takes its place.
+if not callable(getattr(_sdk_client_module, "sign_with_rsa2", None)):
+    raise ImportError(f"alipay-sdk-python {ALIPAY_SDK_PYTHON_VERSION} lacks sign_with_rsa2; billing.alipay.client needs review")
+if not isinstance(_sdk_client_module.sign_with_rsa2, CheckedSigner):
+    _sdk_client_module.sign_with_rsa2 = CheckedSigner(_sdk_client_module.sign_with_rsa2)
 
 
 class AlipayError(ParkingError):
@@ -208,7 +215,8 @@ def http_exchange(method: str, url: str, *, body: bytes | None = None, headers: 
 class AlipayClient(DefaultAlipayClient):
     """The SDK's DefaultAlipayClient with its HTTP step replaced: it connects to the server URL's own port and scheme.
 
-    Signing the request and verifying the answer's signature stay the SDK's own code; only the socket changes.
+    Signing the request and verifying the answer's signature stay the SDK's own code; only the socket changes
+    (and the RSA arithmetic of signing, done by OpenSSL with the same result: see the module's import-time note).
     Used alike against real Alipay (https, port 443) and the local gateway (http, any port).
     """
 

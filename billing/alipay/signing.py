@@ -108,3 +108,42 @@ def rsa2_verify(public_key: rsa.RSAPublicKey, content: str, signature_b64: str) 
     except (binascii.Error, ValueError, InvalidSignature):
         return False
     return True
+
+
+# ---- the SDK's request signing, through OpenSSL -------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _sdk_private_key(private_key: str) -> rsa.RSAPrivateKey:
+    from alipay.aop.api.util.SignatureUtils import fill_private_key_marker
+
+    return serialization.load_pem_private_key(fill_private_key_marker(private_key).encode("ascii"), password=None)
+
+
+def fast_sign_with_rsa2(private_key: str, sign_content: str, charset: str) -> str:
+    """The SDK's `sign_with_rsa2` (same arguments, same base64 text) through `cryptography`: ~0.3 ms instead of
+    ~24 ms of pure-Python RSA holding the GIL. PKCS#1 v1.5 signatures are deterministic, so both give the same bytes
+    (tests/alipay/test_fast_signing.py compares them over many random requests and keys)."""
+    signature = _sdk_private_key(private_key).sign(sign_content.encode(charset), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode(charset)
+
+
+class CheckedSigner:
+    """`fast_sign_with_rsa2`, checked once per key against the SDK's own signer; a key where they differ
+    (never seen) keeps the SDK's signer, with an error in the log."""
+
+    def __init__(self, sdk_sign) -> None:  # noqa: ANN001
+        self.sdk_sign = sdk_sign
+        self._checked: dict[str, bool] = {}
+
+    def __call__(self, private_key: str, sign_content: str, charset: str) -> str:
+        same = self._checked.get(private_key)
+        if same is None:
+            fast = fast_sign_with_rsa2(private_key, sign_content, charset)
+            same = self._checked[private_key] = fast == self.sdk_sign(private_key, sign_content, charset)
+            if not same:
+                import logging
+
+                logging.getLogger(__name__).error("fast RSA2 signing differs from the Alipay SDK's for a key: using the SDK's")
+            return fast if same else self.sdk_sign(private_key, sign_content, charset)
+        return fast_sign_with_rsa2(private_key, sign_content, charset) if same else self.sdk_sign(private_key, sign_content, charset)
