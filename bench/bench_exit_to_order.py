@@ -9,7 +9,7 @@ Times are on the machine's monotonic clock, read just before the publish, in an 
 order's transaction, and by the local Alipay when `alipay.trade.pay` reaches it. Optionally a simulated city
 loads the ingest from a third process (--background msg/s). From the repository root:
 
-    python -m bench.bench_exit_to_order [--cars 300] [--rate 5] [--pg] [--background 0] [--fast-sign]
+    python -m bench.bench_exit_to_order [--cars 300] [--rate 5] [--pg] [--background 0] [--sdk-sign]
 """
 from __future__ import annotations
 
@@ -41,30 +41,16 @@ def exit_lot() -> dict:
                            "district": "gusu", "total": 5000, "tariff": "suzhou-offstreet"}}
 
 
-def use_fast_signing() -> None:
-    """Replace the SDK's request signing (pure-Python RSA: ~24 ms of CPU a request, holding the GIL) by `cryptography`'s,
-    after checking both give the same signature (PKCS#1 v1.5 with SHA-256 is deterministic)."""
-    import base64
-    import functools
-
+def use_sdk_signing() -> None:
+    """The baseline: put back the SDK's own pure-Python RSA signing (~24 ms of CPU a request, holding the GIL)
+    that billing/alipay/client.py replaces by the byte-identical OpenSSL one."""
     import alipay.aop.api.DefaultAlipayClient as sdk
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding
 
-    from billing.alipay.signing import generate_keypair, private_pkcs1_pem
+    import billing.alipay.client  # noqa: F401  (installs the fast signer, which keeps the SDK's own)
+    from billing.alipay.signing import CheckedSigner
 
-    @functools.lru_cache(maxsize=8)
-    def key(pem: str):  # noqa: ANN202
-        return serialization.load_pem_private_key(sdk.fill_private_key_marker(pem).encode(), password=None)
-
-    def sign_with_rsa2(private_key: str, sign_content: str, charset: str) -> str:
-        raw = key(private_key).sign(sign_content.encode(charset), padding.PKCS1v15(), hashes.SHA256())
-        return base64.b64encode(raw).decode(charset)
-
-    pem = private_pkcs1_pem(generate_keypair().private_pem)
-    if sign_with_rsa2(pem, "a=1&b=支付", "utf-8") != sdk.sign_with_rsa2(pem, "a=1&b=支付", "utf-8"):
-        raise SystemExit("fast signing differs from the SDK's")
-    sdk.sign_with_rsa2 = sign_with_rsa2
+    if isinstance(sdk.sign_with_rsa2, CheckedSigner):
+        sdk.sign_with_rsa2 = sdk.sign_with_rsa2.sdk_sign
 
 
 def alipay_child(port: int, keys_file: str, times_file: str) -> None:
@@ -97,16 +83,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pg", action="store_true", help="PostgreSQL instead of a SQLite file")
     ap.add_argument("--background", type=float, default=0.0, help="simulated city messages/s from another process")
     ap.add_argument("--lots", type=int, default=3300, help="car parks of the background city")
-    ap.add_argument("--fast-sign", action="store_true",
-                    help="sign requests with `cryptography` instead of the SDK's pure-Python `rsa` (byte-identical signatures; "
-                         "the change proposed for billing/alipay/client.py), to show what it changes")
+    ap.add_argument("--sdk-sign", action="store_true",
+                    help="the baseline: sign requests with the SDK's pure-Python `rsa`, as before billing/alipay/client.py "
+                         "signed through OpenSSL (byte-identical signatures)")
     ap.add_argument("--alipay-child", nargs=3, metavar=("PORT", "KEYS", "TIMES"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.alipay_child:
         alipay_child(int(args.alipay_child[0]), args.alipay_child[1], args.alipay_child[2])
         return
-    if args.fast_sign:
-        use_fast_signing()
+    if args.sdk_sign:
+        use_sdk_signing()
 
     import uvicorn
 
@@ -225,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     order_ms = [(committed[p] - published[p]) * 1000 for p in plates if p in committed]
     charge_ms = [(requested[p] - published[p]) * 1000 for p in plates if p in requested]
     console.print(f"[bold]bench_exit_to_order[/]: {args.cars} exits at {args.rate}/s, database {'PostgreSQL' if args.pg else 'SQLite'}, "
-                  f"signing {'cryptography (--fast-sign)' if args.fast_sign else 'the SDK (pure-Python rsa)'}, "
+                  f"signing {'the SDK (pure-Python rsa, --sdk-sign)' if args.sdk_sign else 'OpenSSL (the seam)'}, "
                   f"background {args.background:,.0f} msg/s; {len(order_ms)} orders, {len(charge_ms)} charges requested, "
                   f"{paid} payments recorded (answer or notification); this process used {cpu_ms:.1f} ms of CPU per exit "
                   "(ingest, order, charge, notification)")
