@@ -40,8 +40,22 @@ def healthz(platform: PlatformDep) -> JSONResponse:
         "broker": "embedded" if platform.broker else "external",
         "ingest_running": ingest is not None,
     }
-    ok = all(d["ok"] for d in deps.values())
-    body = {"status": "ok" if ok else "degraded", "dependencies": deps, "lots": len(platform.directory)}
-    if platform.pipeline is not None:
+    body: dict = {"dependencies": deps, "lots": len(platform.directory)}
+    problems = [name for name, d in deps.items() if not d["ok"]]
+    if ingest is not None:
+        workers = platform.workers_status()
+        max_lag = platform.settings.ingest_max_lag_s
+        for w in workers:
+            if not w.get("alive"):
+                age = w.get("report_age_s")
+                problems.append(f"ingest worker {w['worker']} is not alive" + (f" (last report {age:.0f} s ago)" if age is not None else ""))
+            elif float(w.get("lag_s", 0)) > max_lag:
+                problems.append(f"ingest worker {w['worker']} is {w['lag_s']:.0f} s behind (limit {max_lag:g} s)")
+        lag = max((float(w.get("lag_s", 0)) for w in workers), default=0.0)
+        body["ingest"] = {"lag_s": lag, "max_lag_s": max_lag, "workers": workers, **platform.pipeline.stats.as_dict()}
+    elif platform.pipeline is not None:
         body["ingest"] = platform.pipeline.stats.as_dict()
-    return JSONResponse(body, status_code=200 if ok else 503)
+    body["status"] = "degraded" if problems else "ok"
+    if problems:
+        body["problems"] = problems
+    return JSONResponse(body, status_code=503 if problems else 200)

@@ -33,6 +33,29 @@ def append_events(session: Session, events: Sequence[DeviceEvent], received_at: 
         session.connection().exec_driver_sql(sql, rows)
 
 
+def not_yet_logged(session: Session, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+    """The events the log does not hold yet, each once: what stays must still react to.
+
+    Called in the transaction that then appends them, so an event whose transaction rolled
+    back (a crash, a poison message beside it) counts as new when it comes again, and one that
+    committed never does, whatever live state said about it."""
+    if not events:
+        return []
+    seen: set[tuple[str, str]] = set()
+    keys = sorted({e.dedupe_key for e in events})
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        rows = session.execute(select(OccupancyEvent.lot_id, OccupancyEvent.dedupe_key).where(OccupancyEvent.dedupe_key.in_(chunk)))
+        seen.update((lot, key) for lot, key in rows)
+    fresh = []
+    for e in events:
+        key = (e.lot_id, e.dedupe_key)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(e)
+    return fresh
+
+
 def _db_time(ts: datetime, sqlite: bool):
     """What UTCDateTime would bind: naive UTC text on SQLite, an aware UTC datetime on PostgreSQL."""
     utc = ts.astimezone(timezone.utc)

@@ -24,9 +24,10 @@ REENTRY_WINDOW = timedelta(minutes=2)  # a second `in` this soon is the same car
 CORRECTABLE = ("plate", "entered_at", "exited_at")
 
 
-def vehicle_of(plate: str, color: str | None) -> tuple[str, bool]:
-    """(vehicle class, new energy) from plate colour and length: yellow is large, 8 characters or green is NEV."""
-    new_energy = color == "green" or len(plate) == 8
+def vehicle_of(plate: str | None, color: str | None) -> tuple[str, bool]:
+    """(vehicle class, new energy) from plate colour and length: yellow is large, 8 characters or green is NEV.
+    Without a plate (a berth camera that read none) only the colour can tell."""
+    new_energy = color == "green" or (plate is not None and len(plate) == 8)
     return ("large" if color == "yellow" else "small"), new_energy
 
 
@@ -126,8 +127,10 @@ class SessionBook:
     def _berth(self, db, ev: BerthReported) -> None:
         row = self._find(db, ev.lot_id, berth_id=ev.berth_id, status="open")
         if ev.occupied:
-            if row is not None and row.plate == ev.plate:
-                return
+            if ev.plate is None:
+                return  # occupied, plate unread (contract: plate is optional): availability only, no stay
+            if row is not None and (row.plate == ev.plate or (row.entered_at and ev.ts <= row.entered_at)):
+                return  # the same car, or a report older than the stay it would end (late delivery)
             if row is not None:
                 self._close(db, row, ev.ts, ev.dedupe_key + ":out")
             self._entry(db, ev.lot_id, ev.plate, None, ev.ts, ev.dedupe_key, source="berth", berth_id=ev.berth_id)

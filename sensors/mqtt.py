@@ -112,6 +112,8 @@ class MqttIngest:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.processed = 0
+        self.failures = 0
+        self._holding_since: float | None = None
 
     # -- paho callbacks (network thread) -------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
@@ -128,7 +130,7 @@ class MqttIngest:
             log.warning("MQTT disconnected (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
-        self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos))
+        self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos, time.monotonic()))
 
     # -- batching (worker thread) --------------------------------------------------
     def _run(self) -> None:
@@ -136,11 +138,42 @@ class MqttIngest:
             batch = self._take()
             if not batch:
                 continue
-            self.handle([(t, p) for t, p, _, _ in batch])
-            for _, _, mid, qos in batch:
+            self._holding_since = batch[0][4]
+            self._handle_until_done([(t, p) for t, p, _, _, _ in batch])
+            for _, _, mid, qos, _ in batch:
                 if qos > 0:
                     self.client.ack(mid, qos)
+            self._holding_since = None
             self.processed += len(batch)
+
+    def _handle_until_done(self, messages: list[tuple[str, bytes]]) -> None:
+        """Hand the batch over until it goes through; never drop it, never ack it unhandled.
+        The pipeline retries outages itself and dead-letters bad messages, so landing here
+        means a bug outside any one message: keep trying, and the lag on /healthz shows it."""
+        delay = 0.5
+        while True:
+            try:
+                self.handle(messages)
+                return
+            except Exception:
+                self.failures += 1
+                log.exception("ingest batch of %d failed; trying again in %.1f s (the messages stay unacknowledged)", len(messages), delay)
+                if self._stop.wait(delay):
+                    raise SystemExit from None  # stopping: the broker re-delivers the batch to the next run
+                delay = min(delay * 2, 30.0)
+
+    def lag_s(self) -> float:
+        """Age of the oldest message received and not yet acknowledged (0 when idle)."""
+        held = self._holding_since
+        if held is None:
+            return 0.0
+        return round(time.monotonic() - held, 3)
+
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def alive(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
 
     def _take(self) -> list:
         try:
@@ -174,7 +207,9 @@ class MqttIngest:
     def _run_guarded(self) -> None:
         try:
             self._run()
-        except Exception:  # a bug, not input: stop acking so nothing is lost, and say so loudly
+        except SystemExit:
+            pass
+        except Exception:  # a bug in the batching itself: stop acking so nothing is lost, and say so loudly
             log.exception("ingest worker stopped; unacknowledged messages stay with the broker")
             self.client.disconnect()
 

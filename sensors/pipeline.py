@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,20 +17,22 @@ from datetime import datetime, timezone
 
 import orjson
 from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception, wait_exponential
 
-from parking_core.availability import Availability, availability
+from parking_core.availability import Availability, AvailabilityRules, availability
 from parking_core.db import UnitOfWork
 from parking_core.directory import Directory
-from parking_core.eventlog import append_availability, append_events, replay_events, upsert_devices
-from parking_core.events import BerthReported, DeviceEvent, HeartbeatReported
+from parking_core.eventlog import append_availability, append_events, not_yet_logged, replay_events, upsert_devices
+from parking_core.events import BerthReported, DeviceEvent, HeartbeatReported, PassageReported
 from parking_core.live import LiveState, Outcome
-from sensors.messages import Rejection, parse_message
+from sensors.messages import Rejection, parse_message, split_topic
 
 log = logging.getLogger("parking.ingest")
 REJECT_PAYLOAD_MAX = 4096
 
 Publish = Callable[[str, bytes, bool], None]
+STAY_EVENTS = (PassageReported, BerthReported)  # what parking stays react to
 
 
 @dataclass
@@ -78,8 +81,10 @@ class IngestPipeline:
         topic_prefix: str,
         settle_s: float = 0.0,
         almost_full_ratio: float = 0.1,
+        rules: AvailabilityRules | None = None,  # every availability rule; default: these ratios and the default timeout
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-        on_events: Callable[[Sequence[DeviceEvent]], None] | None = None,
+        on_events: Callable[[Session, Sequence[DeviceEvent]], None] | None = None,
+        after_commit: Callable[[Sequence[DeviceEvent]], None] | None = None,
         on_availability: Callable[[str, Availability], None] | None = None,
         max_retry_wait_s: float = 5.0,
     ) -> None:
@@ -89,50 +94,125 @@ class IngestPipeline:
         self.publish = publish
         self.prefix = topic_prefix
         self.settle_s = settle_s
-        self.almost_full_ratio = almost_full_ratio
+        self.rules = rules or AvailabilityRules(almost_full_ratio=almost_full_ratio)
         self.clock = clock
-        self.on_events = on_events
+        self.on_events = on_events  # runs in the event log's transaction (stays, orders)
+        self.after_commit = after_commit  # runs once that transaction committed (wake the payment worker)
         self.on_availability = on_availability
         self.stats = IngestStats()
         self._last_published: dict[str, tuple[int, int, str]] = {}
         self._heard: dict[tuple[str, str], HeartbeatReported] = {}  # devices' latest heartbeat, flushed by tick()
         self._lock = threading.Lock()
+        self._first_outcomes: dict[int, tuple[Outcome, bool]] = {}  # while a failing batch is split
         self._max_wait = max_retry_wait_s
 
     # -- the batch -----------------------------------------------------------------
     def process(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        """Handle a batch completely or raise; safe to call again with the same batch."""
+        """Handle a batch completely or raise; safe to call again with the same batch.
+
+        A dependency outage is retried until it passes (nothing is acknowledged meanwhile).
+        Any other failure is the fault of some message: the batch is split until that message
+        stands alone, the rest is applied, and the culprit goes to the dead-letter topic, so
+        one message a handler cannot take never stops the ingest."""
         with self._lock:
-            now = self.clock()
-            events: list[DeviceEvent] = []
-            rejections: list[Rejection] = []
-            for topic, payload in messages:
-                item = parse_message(topic, payload, self.prefix, now=now)
-                if isinstance(item, Rejection):
-                    rejections.append(item)
-                    continue
-                problem = self._unknown(item)
-                if problem:
-                    rejections.append(Rejection(topic, payload, problem, "_" if item.lot_id not in self.directory.lots else item.lot_id))
-                    continue
-                events.append(item)
-            self.stats.received += len(messages)
-            results = self._retry(lambda: self._apply_live(events, now))
-            changed = {ev.lot_id for ev, (_, ch) in zip(events, results) if ch}
+            try:
+                self._process(messages)
+            except Exception as exc:
+                if _transient(exc):
+                    raise
+                self._isolate(messages, exc)
+                self._emit(self._lots_of(messages), self.clock())  # changes the failed runs did not publish
+            finally:
+                self._first_outcomes.clear()
+
+    def _process(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Every fallible step first, then what is seen outside (publishing, counters), so a
+        run that raises half-way leaves nothing to undo but idempotent writes."""
+        now = self.clock()
+        events: list[DeviceEvent] = []
+        sources: list[int] = []  # which message each event came from (the same objects across re-runs)
+        rejections: list[Rejection] = []
+        for message in messages:
+            topic, payload = message
+            item = parse_message(topic, payload, self.prefix, now=now)
+            if isinstance(item, Rejection):
+                rejections.append(item)
+                continue
+            problem = self._unknown(item)
+            if problem:
+                rejections.append(Rejection(topic, payload, problem, "_" if item.lot_id not in self.directory.lots else item.lot_id))
+                continue
+            events.append(item)
+            sources.append(id(message))
+        results = self._retry(lambda: self._apply_live(events, now))
+        for k, (outcome, _) in enumerate(results):  # a re-run after a failure: what the first run did is the truth
+            first = self._first_outcomes.get(sources[k])
+            if first is not None and outcome is Outcome.DUPLICATE:
+                results[k] = first
+        changed = {ev.lot_id for ev, (_, ch) in zip(events, results) if ch}
+        remembered = {lot: self._last_published.get(lot) for lot in changed}
+        try:
             changes = self._availability_changes(changed, now)
             self._retry(lambda: self._log(events, changes, now))
-            for ev, (outcome, _) in zip(events, results):
-                self.stats.outcomes[outcome] += 1
-                if isinstance(ev, HeartbeatReported):
-                    key = (ev.lot_id, ev.device_id)
-                    if key not in self._heard or ev.ts > self._heard[key].ts:
-                        self._heard[key] = ev
+        except BaseException:
+            for k, result in enumerate(results):
+                self._first_outcomes.setdefault(sources[k], result)
+            for lot, key in remembered.items():  # not published after all: let the next run publish it
+                if key is None:
+                    self._last_published.pop(lot, None)
+                else:
+                    self._last_published[lot] = key
+            raise
+        self.stats.received += len(messages)
+        for ev, (outcome, _) in zip(events, results):
+            self.stats.outcomes[outcome] += 1
+            if isinstance(ev, HeartbeatReported):
+                key = (ev.lot_id, ev.device_id)
+                if key not in self._heard or ev.ts > self._heard[key].ts:
+                    self._heard[key] = ev
+        self._publish_changes(changes, now)
+        for rej in rejections:
+            self._reject(rej, now)
+        self.stats.batches += 1
+
+    def _isolate(self, messages: Sequence[tuple[str, bytes]], exc: Exception) -> None:
+        """Halve a failing batch until the message that fails stands alone; apply the rest."""
+        if len(messages) == 1:
+            self._dead_letter(messages[0], exc)
+            return
+        mid = len(messages) // 2
+        for half in (messages[:mid], messages[mid:]):
+            try:
+                self._process(half)
+            except Exception as again:
+                if _transient(again):
+                    raise
+                self._isolate(half, again)
+
+    def _dead_letter(self, message: tuple[str, bytes], exc: Exception) -> None:
+        """Reject a message no handler could take, with an error id that finds its traceback in the log."""
+        topic, payload = message
+        error_id = uuid.uuid4().hex[:12]
+        log.error("internal error %s on %s; message dead-lettered", error_id, topic, exc_info=exc)
+        where = split_topic(topic, self.prefix)
+        lot_id = where[0] if where and where[0] in self.directory.lots else "_"
+        self.stats.received += 1
+        self._reject(Rejection(topic, payload, f"internal error: {type(exc).__name__} (error id {error_id})", lot_id), self.clock(), error_id=error_id)
+
+    def _lots_of(self, messages: Sequence[tuple[str, bytes]]) -> set[str]:
+        lots = set()
+        for topic, _ in messages:
+            where = split_topic(topic, self.prefix)
+            if where and where[0] in self.directory.lots:
+                lots.add(where[0])
+        return lots
+
+    def _emit(self, lot_ids: set[str], now: datetime) -> None:
+        """Log and publish the availability of these lots where it differs from what was published."""
+        changes = self._availability_changes(lot_ids, now)
+        if changes:
+            self._retry(lambda: self._log([], changes, now))
             self._publish_changes(changes, now)
-            for rej in rejections:
-                self._reject(rej, now)
-            if self.on_events and events:
-                self._retry(lambda: self.on_events(events))
-            self.stats.batches += 1
 
     def _unknown(self, ev: DeviceEvent) -> str | None:
         if ev.lot_id not in self.directory.lots:
@@ -156,18 +236,26 @@ class IngestPipeline:
         log.warning("ingest retrying after %s", state.outcome.exception())
 
     def _log(self, events: Sequence[DeviceEvent], changes: list[tuple[str, datetime, Availability]], now: datetime) -> None:
+        """One transaction: the events, the availability history, and what the events mean for stays."""
         with self.uow_factory() as uow:
+            fresh = not_yet_logged(uow.session, [e for e in events if isinstance(e, STAY_EVENTS)]) if self.on_events else []
             append_events(uow.session, events, now)
             append_availability(uow.session, changes)
+            if fresh:
+                self.on_events(uow.session, fresh)
             uow.commit()
+        if self.after_commit is not None and events:
+            self.after_commit(events)
 
     # -- time-driven work ------------------------------------------------------------
-    def tick(self, heartbeat_timeout_s: float) -> set[str]:
-        """Settle due berth changes, mark silent devices unknown, notice shared-hours edges."""
+    def tick(self, heartbeat_timeout_s: float | None = None) -> set[str]:
+        """Settle due berth changes, mark silent devices unknown (their lots' retained topic then
+        says `unknown`), notice shared-hours edges. The timeout defaults to the rules' one."""
+        timeout = self.rules.heartbeat_timeout_s if heartbeat_timeout_s is None else heartbeat_timeout_s
         with self._lock:
             now = self.clock()
             t = now.timestamp()
-            changed = self._retry(lambda: self._ensure_live_state() or self.live.promote_due(t) | self.live.sweep_silent(t - heartbeat_timeout_s))
+            changed = self._retry(lambda: self._ensure_live_state() or self.live.promote_due(t) | self.live.sweep_silent(t - timeout))
             changed |= {i for i, info in self.directory.lots.items() if info.shared_hours is not None}
             changes = self._availability_changes(changed, now)
             if changes:
@@ -225,12 +313,12 @@ class IngestPipeline:
             info = self.directory.get(lot_id)
             if info is None:
                 continue
-            a = availability(info, live.get(lot_id), now, almost_full_ratio=self.almost_full_ratio)
+            a = availability(info, live.get(lot_id), now, self.rules)
             key = (a.free, a.total, a.status)
             if self._last_published.get(lot_id) == key:
                 continue
             self._last_published[lot_id] = key
-            out.append((lot_id, a.updated_at or now, a))
+            out.append((lot_id, now if a.status == "unknown" else a.updated_at or now, a))  # going silent happens now
         return out
 
     def _publish_changes(self, changes: list[tuple[str, datetime, Availability]], now: datetime) -> None:
@@ -240,7 +328,7 @@ class IngestPipeline:
             if self.on_availability is not None:
                 self.on_availability(lot_id, a)
 
-    def _reject(self, rej: Rejection, now: datetime) -> None:
+    def _reject(self, rej: Rejection, now: datetime, *, error_id: str | None = None) -> None:
         self.stats.rejected += 1
         self.stats.reasons[rej.reason.split(":")[0][:60]] += 1
         raw = rej.payload[:REJECT_PAYLOAD_MAX]
@@ -249,5 +337,7 @@ class IngestPipeline:
         except orjson.JSONDecodeError:
             shown = raw.decode("utf-8", errors="replace")
         body = {"topic": rej.topic, "payload": shown, "reason": rej.reason, "ts": now.isoformat()}
+        if error_id is not None:
+            body["error_id"] = error_id
         self.publish(f"{self.prefix}/rejected/{rej.lot_id}", orjson.dumps(body), False)
 

@@ -45,11 +45,13 @@ def run_simulation(
     bad_fraction: float = 0.0,
     progress: bool = True,
     stop_event: threading.Event | None = None,
+    **faults: float,
 ) -> dict:
     """Publish the city's traffic at about `rate` messages/s (QoS 1) until done; counts by kind.
 
     With `speed` > 1 simulated time runs faster than the wall clock (the day's rhythm in
-    minutes); it then starts in the past so that no timestamp lies in the future.
+    minutes); it then starts in the past so that no timestamp lies in the future. `faults`
+    overrides the simulator's rates of device faults (dup_rate, misread_rate, ...).
     """
     if not target.username:
         target = dataclasses.replace(target, username="simulator")
@@ -75,7 +77,7 @@ def run_simulation(
     def publish(topic: str, payload: bytes) -> None:
         client.publish(topic, payload, qos=1)
 
-    sim = Simulator(city, publish, prefix=prefix, seed=seed, clock=sim_clock, bad_fraction=bad_fraction)
+    sim = Simulator(city, publish, prefix=prefix, seed=seed, clock=sim_clock, bad_fraction=bad_fraction, **faults)
     factor = 1.0  # corrects the tuning for duplicates, flaps and the loop's own overhead
     sim.tune(rate / speed)
     m0 = origin[0] = time.monotonic()
@@ -136,10 +138,15 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=1.0)
     ap.add_argument("--bad-fraction", type=float, default=0.0)
     ap.add_argument("--quiet", action="store_true", help="no live progress line")
+    ap.add_argument("--prefill", action="store_true", help="start with gated car parks filled to the hour's occupancy (entries of the past hour)")
+    for fault in ("dup-rate", "late-rate", "flap-rate", "misread-rate", "unread-plate-rate"):
+        ap.add_argument(f"--{fault}", type=float, default=None, help="override the simulator's rate of this device fault")
     a = ap.parse_args()
+    faults = {k: v for k in ("dup_rate", "late_rate", "flap_rate", "misread_rate", "unread_plate_rate") if (v := getattr(a, k)) is not None}
+    faults["prefill"] = a.prefill
     counts = run_simulation(
         MqttTarget.from_url(a.url), generate_city(a.lots, seed=a.seed), rate=a.rate, duration_s=a.duration,
-        prefix=a.prefix, seed=a.seed, speed=a.speed, bad_fraction=a.bad_fraction, progress=not a.quiet,
+        prefix=a.prefix, seed=a.seed, speed=a.speed, bad_fraction=a.bad_fraction, progress=not a.quiet, **faults,
     )
     print(json.dumps(counts))
 

@@ -86,7 +86,8 @@ class Simulator:
 
     `counts` tells what went out: state, heartbeat, passage, counts and bad messages, plus
     duplicate (extra copies); these add up to `published`. `late` (held back, delivered
-    later) and `flaps` (occupied-free-occupied bursts) are shares of the above.
+    later), `flaps` (occupied-free-occupied bursts), `misreads` (an exit plate read one
+    character off) and `unread_plates` (a berth camera that read no plate) are shares of the above.
     """
 
     def __init__(
@@ -101,6 +102,9 @@ class Simulator:
         dup_rate: float = 0.01,
         flap_rate: float = 0.03,
         late_rate: float = 0.005,
+        misread_rate: float = 0.01,
+        unread_plate_rate: float = 0.05,
+        prefill: bool = False,
         heartbeat_s: float = 300.0,
         gate_heartbeat_s: float = 30.0,
         counts_s: float = 60.0,
@@ -113,6 +117,7 @@ class Simulator:
         self.t = self.clock().timestamp()
         self.heartbeat_s = heartbeat_s
         self.bad_fraction, self.dup_rate, self.flap_rate, self.late_rate = bad_fraction, dup_rate, flap_rate, late_rate
+        self.misread_rate, self.unread_plate_rate = misread_rate, unread_plate_rate
         self.plates = PlateMaker(rng)
         self.stamp = _Stamp()
         self.counts: Counter = Counter()
@@ -134,6 +139,19 @@ class Simulator:
         self._carry = dict.fromkeys(self.natural, 0.0)
         self._b_cursor = rng.randrange(n_b) if n_b else 0
         self._d_cursor = rng.randrange(n_dev) if n_dev else 0
+        if prefill:
+            self.prefill()
+
+    def prefill(self) -> int:
+        """The morning already happened: fill each gated car park to its target occupancy with
+        entries stamped over the past hour (published now), so exits start at once. How many."""
+        probs = [target_occupancy(u, self.t) for u in USAGES]
+        n = 0
+        for lot in self.gated:
+            for _ in range(int(probs[lot.usage] * lot.total) - len(lot.inside)):
+                self._passage_of(lot, True, self.t - 3600 * self.rng.random())
+                n += 1
+        return n
 
     # -- the city as arrays: messages are generated from these, not from objects --------------
     def _build(self, city: dict, seq0: int, video_share: float) -> None:
@@ -316,6 +334,9 @@ class Simulator:
         self.b_occ[i] = new
         self.b_reported[i] = 1
         plate = self.plates.make()[0] if new and self.b_video[i] else None
+        if plate is not None and self.unread_plate_rate and rng.random() < self.unread_plate_rate:
+            self.counts["unread_plates"] += 1  # the camera saw a car but read no plate: valid, plate is optional
+            plate = None
         topic = self.b_topic[i]
         if new and self.flap_rate and rng.random() < self.flap_rate:
             # a car manoeuvring in: occupied, free, occupied within seconds
@@ -361,6 +382,11 @@ class Simulator:
             going_in = False
         else:
             going_in = rng.random() < 0.5 + 0.5 * math.tanh(gap / (0.05 * total + 2))
+        self._passage_of(lot, going_in, ts)
+        return None
+
+    def _passage_of(self, lot: _GatedLot, going_in: bool, ts: float) -> None:
+        rng, inside = self.rng, len(lot.inside)
         if going_in:
             plate, color = self.plates.make()
             lot.inside.append((plate, color))
@@ -368,6 +394,9 @@ class Simulator:
             k = int(rng.random() * inside)
             lot.inside[k], lot.inside[-1] = lot.inside[-1], lot.inside[k]
             plate, color = lot.inside.pop()
+            if self.misread_rate and rng.random() < self.misread_rate:
+                self.counts["misreads"] += 1  # the exit camera reads one character wrong
+                plate = _misread(plate, rng)
         lot.n += 1
         g = lot.n % len(lot.gates)
         msg = {
@@ -375,7 +404,6 @@ class Simulator:
             "plate": plate, "plate_color": color, "confidence": round(0.8 + 0.2 * rng.random(), 3), "ts": self.stamp(ts),
         }
         self._out(lot.passage_topics[g], orjson.dumps(msg), "passage")
-        return None
 
     def _counts(self, ts: float, probs: list[float]) -> None:
         if not self.counting:
@@ -417,6 +445,16 @@ class Simulator:
             lot = self.counting[int(rng.random() * len(self.counting))]
             return lot.topic, orjson.dumps({"free": lot.total + 5, "total": lot.total, "ts": stamp})
         return berth_topic, b"\xff\xfe not json"
+
+
+LOOKALIKE = {"0": "D", "D": "0", "8": "B", "B": "8", "1": "7", "7": "1", "5": "S", "S": "5", "2": "Z", "Z": "2"}
+
+
+def _misread(plate: str, rng: random.Random) -> str:
+    """One character after the province read as its look-alike (or as another digit)."""
+    k = 1 + int(rng.random() * (len(plate) - 1))
+    ch = plate[k]
+    return plate[:k] + LOOKALIKE.get(ch, "0" if ch != "0" else "8") + plate[k + 1:]
 
 
 def _bisect(cum: list[int], x: float) -> int:

@@ -1,6 +1,8 @@
 """Every message the simulator makes is one the platform accepts, unless it was made to be bad."""
 from __future__ import annotations
 
+from parking_core.plates import plate_distance
+
 import threading
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
@@ -122,7 +124,7 @@ def test_passages_out_only_for_plates_that_came_in(city, lots):
     assert rejected == 0
     inside: dict[str, Counter] = defaultdict(Counter)
     ids: dict[str, set] = defaultdict(set)
-    outs = 0
+    outs = misread = 0
     for e in events:
         if not isinstance(e, PassageReported):
             continue
@@ -132,10 +134,15 @@ def test_passages_out_only_for_plates_that_came_in(city, lots):
         if e.direction == "in":
             inside[e.lot_id][e.plate] += 1
         else:
-            assert inside[e.lot_id][e.plate] > 0, f"{e.plate} left {e.lot_id} without entering"
-            inside[e.lot_id][e.plate] -= 1
+            plate = e.plate
+            if inside[e.lot_id][plate] <= 0:  # a misread exit: one character off a car inside
+                near = [p for p, n in inside[e.lot_id].items() if n > 0 and plate_distance(p, plate) == 1]
+                assert near, f"{e.plate} left {e.lot_id} without entering"
+                plate, misread = near[0], misread + 1
+            inside[e.lot_id][plate] -= 1
             outs += 1
     assert outs > 50
+    assert 0 < misread <= sim.counts["misreads"]
 
 
 def test_plates_look_like_plates(city, lots):
