@@ -12,6 +12,7 @@ from gateways import guidance
 from gateways.bootstrap import Platform
 from gateways.caching import CachingMiddleware
 from gateways.errors import install_error_handlers
+from gateways.opendata_cors import OpenDataCors
 from gateways.ratelimit import RateLimiter, RateLimitMiddleware
 
 
@@ -20,6 +21,7 @@ def create_app(platform: Platform) -> FastAPI:
         title="City parking platform",
         version="1",
         description="Live availability, guidance and leave-first-pay-later billing for a city's car parks.",
+        docs_url=None, redoc_url=None,  # pages.mount serves both from bundled files: no CDN, works offline
     )
     app.state.platform = platform
     install_error_handlers(app)
@@ -38,5 +40,6 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(arrears_notice.router)
     app.include_router(guidance.router)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_env())
+    app.add_middleware(OpenDataCors)  # outside the rate limit: preflights are free, a 429 is readable
     app.add_middleware(CachingMiddleware)  # outermost: 429s and errors get no-store too
     return app
