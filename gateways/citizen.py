@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from parking_core.availability import availability
 from parking_core.errors import LotNotFound
 from parking_core.lots import LotInfo
+from gateways.coords import CoordDep, coord_out, wgs84_in
 from gateways.deps import PlatformDep
 from gateways.schemas import BerthList, BerthRead, ErrorBody, LotDetail, NearbyList, NearbyLot
 
@@ -26,13 +27,15 @@ def _fields(info: LotInfo, live, now: datetime, ratio: float) -> dict:
 @router.get("/lots/nearby", response_model=NearbyList)
 def nearby(
     platform: PlatformDep,
-    lat: float = Query(ge=-90, le=90, description="WGS 84 latitude"),
-    lon: float = Query(ge=-180, le=180, description="WGS 84 longitude"),
+    coord: CoordDep,
+    lat: float = Query(ge=-90, le=90, description="latitude, in the `coord` system (WGS 84 by default)"),
+    lon: float = Query(ge=-180, le=180, description="longitude, in the `coord` system (WGS 84 by default)"),
     radius_m: float = Query(1000, ge=0, le=50_000),
     min_free: int = Query(0, ge=0),
     limit: int = Query(20, ge=1, le=100),
 ) -> dict:
     """Car parks within the radius, nearest first, with their live availability."""
+    lat, lon = wgs84_in(coord, lat, lon)  # distances are measured in WGS-84
     found = platform.directory.within(lat, lon, radius_m)
     now = platform.clock()
     ratio = platform.settings.almost_full_ratio
@@ -47,16 +50,16 @@ def nearby(
                 continue
             out.append(NearbyLot(distance_m=round(d, 1), **row))
             if len(out) >= limit:
-                return {"lots": out}
-    return {"lots": out}
+                return coord_out(coord, {"lots": out})
+    return coord_out(coord, {"lots": out})
 
 
 @router.get("/lots/{lot_id}", response_model=LotDetail, responses=NOT_FOUND)
-def lot_detail(lot_id: str, platform: PlatformDep) -> LotDetail:
+def lot_detail(lot_id: str, platform: PlatformDep, coord: CoordDep) -> LotDetail:
     info = platform.directory.get(lot_id)
     if info is None:
         raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
-    row = _fields(info, platform.live.lot(lot_id), platform.clock(), platform.settings.almost_full_ratio)
+    row = coord_out(coord, _fields(info, platform.live.lot(lot_id), platform.clock(), platform.settings.almost_full_ratio))
     return LotDetail(
         **row, operator=info.operator, district=info.district, tariff=info.tariff,
         shared_hours=str(info.shared_hours) if info.shared_hours else None, berth_sensors=info.has_sensors,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from gateways.bootstrap import Platform
+from gateways.coords import CoordDep, coord_out, wgs84_in
 from gateways.deps import PlatformDep
 from gateways.guidance_schemas import ForecastPoint, GuidanceList, GuidanceLot, HistoryPoint, LotForecast, LotHistory, LotNow
 from gateways.schemas import ErrorBody
@@ -53,8 +54,9 @@ def _lot(platform: Platform, lot_id: str) -> LotInfo:
 def guidance(
     platform: PlatformDep,
     forecaster: ForecasterDep,
-    lat: float = Query(ge=-90, le=90, description="destination, WGS 84 latitude"),
-    lon: float = Query(ge=-180, le=180, description="destination, WGS 84 longitude"),
+    coord: CoordDep,
+    lat: float = Query(ge=-90, le=90, description="destination latitude, in the `coord` system (WGS 84 by default)"),
+    lon: float = Query(ge=-180, le=180, description="destination longitude, in the `coord` system (WGS 84 by default)"),
     arrive_in_min: int = Query(10, ge=0, le=120, description="minutes until the driver arrives"),
     vehicle: Literal["small", "large", "nev"] = Query("small", description="nev: a small new-energy vehicle"),
     max_walk_m: float = Query(800, gt=0, le=5000, description="furthest car park from the destination"),
@@ -62,6 +64,7 @@ def guidance(
     limit: int = Query(10, ge=1, le=50),
 ) -> dict:
     """Car parks near a destination ranked by predicted space at arrival, walk, price and freshness, each with its reasons."""
+    lat, lon = wgs84_in(coord, lat, lon)  # distances are measured in WGS-84
     now = platform.clock()
     trip = Trip(lat=lat, lon=lon, arrive_at=now + timedelta(minutes=arrive_in_min), stay=timedelta(minutes=stay_min),
                 vehicle=vehicle, max_walk_m=max_walk_m)
@@ -71,7 +74,7 @@ def guidance(
         wait_s=GUIDANCE_WAIT_S,
     )
     ranked = rank(found, max_walk_m=max_walk_m, stay=trip.stay, limit=limit)
-    return {"arrive_at": trip.arrive_at, "stay_min": stay_min, "vehicle": vehicle, "lots": [_guidance_lot(o) for o in ranked]}
+    return coord_out(coord, {"arrive_at": trip.arrive_at, "stay_min": stay_min, "vehicle": vehicle, "lots": [_guidance_lot(o) for o in ranked]})
 
 
 def _guidance_lot(o: Option) -> GuidanceLot:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from gateways.bootstrap import Platform
+from gateways.coords import CoordDep, coord_out
 from gateways.deps import PlatformDep
 from gateways.schemas import LotRead
 from parking_core.availability import Availability, availability
@@ -44,6 +45,7 @@ def current(platform: Platform, lot_ids: Sequence[str]) -> list[tuple[LotInfo, A
 @router.get("/lots", response_model=CityPage)
 def all_lots(
     platform: PlatformDep,
+    coord: CoordDep,
     after: str | None = Query(None, description="the last id of the previous page"),
     limit: int = Query(1000, ge=1, le=5000),
 ) -> dict:
@@ -59,4 +61,4 @@ def all_lots(
         for info, a in current(platform, page)
     ]
     more = start + limit < len(ids)
-    return {"lots": lots, "next": page[-1] if more and page else None}
+    return coord_out(coord, {"lots": lots, "next": page[-1] if more and page else None})

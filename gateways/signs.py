@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateways.bootstrap import Platform
+from gateways.coords import CoordDep, coord_out
 from gateways.schemas import ErrorBody, Status
 from parking_core.availability import Availability, availability
 from parking_core.errors import ConfigError
@@ -161,12 +162,12 @@ router = APIRouter(prefix="/v1/signs", tags=["guidance"], lifespan=_lifespan)
 
 
 @router.get("", response_model=SignList)
-def list_signs(board: BoardDep) -> SignList:
+def list_signs(board: BoardDep, coord: CoordDep) -> SignList:
     """Every guidance sign with what it shows now."""
-    return SignList(signs=[SignRead.of(v) for v in board.views()])
+    return coord_out(coord, SignList(signs=[SignRead.of(v) for v in board.views()]))
 
 
 @router.get("/{sign_id}", response_model=SignRead, responses={404: {"model": ErrorBody, "description": "unknown sign id"}})
-def get_sign(sign_id: str, board: BoardDep) -> SignRead:
+def get_sign(sign_id: str, board: BoardDep, coord: CoordDep) -> SignRead:
     """What one sign shows now: per car park its label, free spaces, status, arrow and distance."""
-    return SignRead.of(board.view(sign_id))
+    return coord_out(coord, SignRead.of(board.view(sign_id)))

@@ -15,6 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from gateways.bootstrap import Platform
+from gateways.coords import CoordDep, wgs84_in
 from gateways.deps import PlatformDep
 from gateways.hub import Dropped, Hub, availability_event
 from gateways.lots_list import current
@@ -75,12 +76,14 @@ def watched_lots(directory: Directory, *, lots: str | None, lat: float | None, l
 async def stream(
     request: Request,
     platform: PlatformDep,
+    coord: CoordDep,
     lots: str | None = Query(None, description=f"comma-separated lot ids, at most {MAX_LOTS}"),
-    lat: float | None = Query(None, ge=-90, le=90, description="WGS 84 latitude of the centre"),
-    lon: float | None = Query(None, ge=-180, le=180, description="WGS 84 longitude of the centre"),
+    lat: float | None = Query(None, ge=-90, le=90, description="latitude of the centre, in the `coord` system (WGS 84 by default)"),
+    lon: float | None = Query(None, ge=-180, le=180, description="longitude of the centre, in the `coord` system (WGS 84 by default)"),
     radius_m: float = Query(1000, gt=0, le=MAX_RADIUS_M, description="with lat and lon"),
 ) -> EventSourceResponse:
     """Live availability of the lots named, or of those within `radius_m` of (lat, lon)."""
+    lat, lon = wgs84_in(coord, lat, lon)  # the radius is measured in WGS-84
     ids = watched_lots(platform.directory, lots=lots, lat=lat, lon=lon, radius_m=radius_m)
     hub: Hub = request.app.state.hub
     release = _stream_slot(request)

@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parking_core.errors import ConfigError
+from parking_core.geo_settings import SECRET_WORDS, BaiduKey, BasemapCoord, HttpBase, TiandituKey, TileUrl
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "city-parking"
 
@@ -33,6 +34,16 @@ class Settings(BaseSettings):
     ingest_flush_ms: float = Field(default=20.0, alias="PARKING_INGEST_FLUSH_MS", gt=0)
     tariffs_path: Path | None = Field(default=None, alias="PARKING_TARIFFS")
     almost_full_ratio: float = Field(default=0.1, alias="PARKING_ALMOST_FULL_RATIO", ge=0, le=1)
+    # the citizen map's basemap and place search (docs/web.md); checks in geo_settings.py
+    basemap_url: TileUrl = Field(default=None, alias="PARKING_BASEMAP_URL")
+    basemap_coord: BasemapCoord = Field(default="wgs84", alias="PARKING_BASEMAP_COORD")
+    basemap_attribution: str = Field(default="", alias="PARKING_BASEMAP_ATTRIBUTION", max_length=300)
+    basemap_subdomains: str = Field(default="abc", alias="PARKING_BASEMAP_SUBDOMAINS", pattern=r"^[0-9A-Za-z]{1,16}$")
+    tianditu_key: TiandituKey = Field(default=None, alias="PARKING_TIANDITU_KEY")
+    baidu_ak: BaiduKey = Field(default=None, alias="PARKING_BAIDU_AK")
+    baidu_sk: BaiduKey = Field(default=None, alias="PARKING_BAIDU_SK")
+    baidu_url: HttpBase = Field(default="https://api.map.baidu.com", alias="PARKING_BAIDU_URL")
+    geocoder_timeout_s: float = Field(default=3.0, alias="PARKING_GEOCODER_TIMEOUT_S", gt=0, le=30)
 
     @field_validator("topic_prefix")
     @classmethod
@@ -109,4 +120,4 @@ def load_validated(model: type[BaseSettings], overrides: dict, *, secret: tuple[
 
 def load_settings(**overrides) -> Settings:
     """The platform's settings, or ConfigError naming the bad variable and its value."""
-    return load_validated(Settings, overrides)
+    return load_validated(Settings, overrides, secret=SECRET_WORDS)

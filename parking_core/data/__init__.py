@@ -1,0 +1,1 @@
+"""Data files bundled with the core: the gazetteer of Suzhou and Nantong."""
