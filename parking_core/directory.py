@@ -85,15 +85,15 @@ class Directory:
     def has_berth(self, lot_id: str, berth_id: str) -> bool:
         return berth_id in self.berth_sets.get(lot_id, ())
 
-    def _box(self, lat: float, lon: float, radius_m: float) -> Iterator[tuple[float, float, LotInfo]]:
-        """Every lot in the cells that cover the circle (or every lot, when that is fewer to look at)."""
-        dlat = radius_m / 110_500 + CELL_DEG
-        dlon = radius_m / (111_000 * max(0.001, math.cos(math.radians(min(89.9, abs(lat)))))) + CELL_DEG
+    def _cells(self, lat: float, lon: float, radius_m: float) -> Iterator[tuple[int, int, list]]:
+        """(row, unwrapped column, lots) of every non-empty cell covering the circle; one pseudo-cell holding
+        every lot when the box has more cells than the city has lots (a pole, a huge radius)."""
+        dlat = radius_m / 110_000
+        dlon = radius_m / (111_000 * max(1e-3, math.cos(math.radians(min(89.9, abs(lat) + dlat)))))
         i0, i1 = math.floor((lat - dlat) / CELL_DEG), math.floor((lat + dlat) / CELL_DEG)
         j0, j1 = math.floor((lon - dlon) / CELL_DEG), math.floor((lon + dlon) / CELL_DEG)
         if j1 - j0 + 1 >= _LON_CELLS or (i1 - i0 + 1) * (j1 - j0 + 1) > len(self.lots):
-            for cell in self._grid.values():
-                yield from cell
+            yield None, None, [x for cell in self._grid.values() for x in cell]
             return
         grid = self._grid
         for j in range(j0, j1 + 1):
@@ -101,56 +101,80 @@ class Directory:
             for i in range(i0, i1 + 1):
                 cell = grid.get((i, jw))
                 if cell:
-                    yield from cell
+                    yield i, j, cell
 
     def nearest(self, lat: float, lon: float, radius_m: float) -> Iterator[tuple[float, LotInfo]]:
-        """(geodesic metres, lot) within the radius, nearest first (ties by id), computed lazily: a caller
-        that takes k lots pays the exact distance for about k of them, whatever the radius holds."""
+        """(geodesic metres, lot) within the radius, nearest first (ties by id), computed lazily: cells are
+        opened nearest first and a lot's exact distance is computed only once it could be the next one out, so
+        a caller that takes k lots pays for about k, whatever the radius holds."""
         if abs(lat) > FAST_MAX_LAT or radius_m > 50_000:  # the cheap bound is not proven there: exact for all
-            found = []
-            for la, lo, info in self._box(lat, lon, radius_m):
-                d = geodesic_m(lat, lon, la, lo)
-                if d <= radius_m:
-                    found.append((d, info.id, info))
-            found.sort(key=lambda x: (x[0], x[1]))
-            for d, _, info in found:
-                yield d, info
+            yield from self.within(lat, lon, radius_m)
             return
         m, n = _radii(lat)
         ky = m * math.pi / 180
         kx = n * math.cos(math.radians(lat)) * math.pi / 180
         reach = radius_m * (1 + CHEAP_REL) + CHEAP_ABS_M
         reach2 = reach * reach
-        cands = []
-        for la, lo, info in self._box(lat, lon, radius_m):
-            y = (la - lat) * ky
-            dl = lo - lon
-            if dl > 180.0 or dl < -180.0:
-                dl = (dl + 180.0) % 360.0 - 180.0
-            x = dl * kx
-            d2 = x * x + y * y
+        # cells by their nearest corner or edge, in the cheap metric (a lot is never nearer than its cell)
+        cells = []
+        for i, j, cell in self._cells(lat, lon, radius_m):
+            if i is None:
+                cells.append((0.0, 0, 0, cell))
+                continue
+            south, west = i * CELL_DEG - lat, j * CELL_DEG - lon
+            dy = 0.0 if south <= 0 <= south + CELL_DEG else min(abs(south), abs(south + CELL_DEG)) * ky
+            dx = 0.0 if west <= 0 <= west + CELL_DEG else min(abs(west), abs(west + CELL_DEG)) * kx
+            d2 = dx * dx + dy * dy
             if d2 <= reach2:
-                cands.append((d2, info.id, info))
-        heapq.heapify(cands)  # popped in cheap order as far as the caller reads: no full sort of a dense centre
-        heap: list[tuple[float, str, LotInfo]] = []
+                cells.append((d2, i, j, cell))
+        cells.sort()
+        cands: list[tuple[float, str, LotInfo]] = []  # opened, by cheap distance
+        heap: list[tuple[float, str, LotInfo]] = []  # exact distance known
+        opened, n_cells = 0, len(cells)
+        push, pop, sqrt, exact = heapq.heappush, heapq.heappop, math.sqrt, geodesic_m
         while True:
-            # move candidates over while one of them could still be nearer than the exact heap's best
-            while cands and (not heap or math.sqrt(cands[0][0]) / (1 + CHEAP_REL) - CHEAP_ABS_M <= heap[0][0]):
-                info = heapq.heappop(cands)[2]
-                d = geodesic_m(lat, lon, info.lat, info.lon)
+            while True:
+                while opened < n_cells and (not cands or cells[opened][0] <= cands[0][0]):
+                    for la, lo, info in cells[opened][3]:
+                        y = (la - lat) * ky
+                        dl = lo - lon
+                        if dl > 180.0 or dl < -180.0:
+                            dl = (dl + 180.0) % 360.0 - 180.0
+                        x = dl * kx
+                        d2 = x * x + y * y
+                        if d2 <= reach2:
+                            push(cands, (d2, info.id, info))
+                    opened += 1
+                # cands[0] is now the cheapest lot not yet measured: measure it unless the best measured is surely nearer
+                if not cands or (heap and sqrt(cands[0][0]) / (1 + CHEAP_REL) - CHEAP_ABS_M > heap[0][0]):
+                    break
+                info = pop(cands)[2]
+                d = exact(lat, lon, info.lat, info.lon)
                 if d <= radius_m:
-                    heapq.heappush(heap, (d, info.id, info))
+                    push(heap, (d, info.id, info))
             if not heap:
                 return
-            d, _, info = heapq.heappop(heap)
+            d, _, info = pop(heap)
             yield d, info
 
     def within(self, lat: float, lon: float, radius_m: float) -> list[tuple[float, LotInfo]]:
-        """(geodesic metres, lot) within the radius, nearest first."""
-        return list(self.nearest(lat, lon, radius_m))
+        """(geodesic metres, lot) within the radius, nearest first (ties by id): all of them, so measured
+        all at once and sorted, cheaper than `nearest` when every lot is wanted."""
+        found = []
+        for _, _, cell in self._cells(lat, lon, radius_m):
+            for la, lo, info in cell:
+                d = geodesic_m(lat, lon, la, lo)
+                if d <= radius_m:
+                    found.append((d, info.id, info))
+        found.sort(key=_distance_then_id)
+        return [(d, info) for d, _, info in found]
 
     def __len__(self) -> int:
         return len(self.lots)
+
+
+def _distance_then_id(x: tuple) -> tuple[float, str]:
+    return x[0], x[1]
 
 
 def _wrap(j: int) -> int:
