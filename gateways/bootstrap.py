@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy.orm import sessionmaker
 
-from parking_core.availability import Availability
+from parking_core.availability import Availability, AvailabilityRules
 from billing.alipay.client import AlipayClient
 from billing.tariffs import CompiledTariff
 from billing.tariffs.catalog import load_tariff_catalog
@@ -127,7 +127,7 @@ class Platform:
             log.info("embedded MQTT broker on %s", self.broker.url)
         self.pipeline = IngestPipeline(
             directory=self.directory, live=self.live, uow_factory=self.uow, publish=self._publish,
-            topic_prefix=s.topic_prefix, settle_s=s.debounce_s, almost_full_ratio=s.almost_full_ratio,
+            topic_prefix=s.topic_prefix, settle_s=s.debounce_s, rules=AvailabilityRules.from_settings(s),
             clock=self.clock, on_events=self._on_events, on_availability=self._on_availability,
         )
         if not was_ready:

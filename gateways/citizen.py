@@ -5,7 +5,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Query
 
-from parking_core.availability import availability
+from parking_core.availability import Availability, AvailabilityRules, availability, read_availability
 from parking_core.errors import LotNotFound
 from parking_core.lots import LotInfo
 from gateways.coords import CoordDep, coord_out, wgs84_in
@@ -16,11 +16,10 @@ router = APIRouter(prefix="/v1", tags=["citizen"])
 NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown lot id"}}
 
 
-def _fields(info: LotInfo, live, now: datetime, ratio: float) -> dict:
-    a = availability(info, live, now, almost_full_ratio=ratio)
+def _fields(info: LotInfo, a: Availability) -> dict:
     return {
         "id": info.id, "name": info.name, "kind": info.kind, "lat": info.lat, "lon": info.lon,
-        "free": a.free, "total": a.total, "status": a.status, "updated_at": a.updated_at,
+        "free": a.free, "total": a.total, "status": a.status, "updated_at": a.updated_at, "berths_known": a.berths_known,
     }
 
 
@@ -37,20 +36,16 @@ def nearby(
     """Car parks within the radius, nearest first, with their live availability."""
     lat, lon = wgs84_in(coord, lat, lon)  # distances are measured in WGS-84
     found = platform.directory.within(lat, lon, radius_m)
-    now = platform.clock()
-    ratio = platform.settings.almost_full_ratio
+    distance = {info.id: d for d, info in found}
+    rules = AvailabilityRules.from_settings(platform.settings)
     out = []
-    # read live state in chunks so a dense centre costs a few round trips, not hundreds
-    for start in range(0, len(found), 200):
-        chunk = found[start:start + 200]
-        live = platform.live.lots([info.id for _, info in chunk])
-        for d, info in chunk:
-            row = _fields(info, live.get(info.id), now, ratio)
-            if row["free"] < min_free:
-                continue
-            out.append(NearbyLot(distance_m=round(d, 1), **row))
-            if len(out) >= limit:
-                return coord_out(coord, {"lots": out})
+    # one reader, chunked, so a dense centre costs a few round trips to live state, not hundreds
+    for info, a in read_availability(platform.directory.lots, platform.live, list(distance), platform.clock(), rules):
+        if a.free < min_free:
+            continue
+        out.append(NearbyLot(distance_m=round(distance[info.id], 1), **_fields(info, a)))
+        if len(out) >= limit:
+            break
     return coord_out(coord, {"lots": out})
 
 
@@ -59,7 +54,8 @@ def lot_detail(lot_id: str, platform: PlatformDep, coord: CoordDep) -> LotDetail
     info = platform.directory.get(lot_id)
     if info is None:
         raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
-    row = coord_out(coord, _fields(info, platform.live.lot(lot_id), platform.clock(), platform.settings.almost_full_ratio))
+    a = availability(info, platform.live.lot(lot_id), platform.clock(), AvailabilityRules.from_settings(platform.settings))
+    row = coord_out(coord, _fields(info, a))
     return LotDetail(
         **row, operator=info.operator, district=info.district, tariff=info.tariff,
         shared_hours=str(info.shared_hours) if info.shared_hours else None, berth_sensors=info.has_sensors,

@@ -12,7 +12,7 @@ from gateways.coords import CoordDep, coord_out, wgs84_in
 from gateways.deps import PlatformDep
 from gateways.guidance_schemas import ForecastPoint, GuidanceList, GuidanceLot, HistoryPoint, LotForecast, LotHistory, LotNow
 from gateways.schemas import ErrorBody
-from parking_core.availability import availability
+from parking_core.availability import AvailabilityRules, availability
 from parking_core.errors import LotNotFound
 from parking_core.forecast import Forecaster, forecast_lot
 from parking_core.guidance import Option, Trip, candidates, rank
@@ -70,8 +70,7 @@ def guidance(
                 vehicle=vehicle, max_walk_m=max_walk_m)
     found = candidates(
         trip, directory=platform.directory, live=platform.live, forecaster=forecaster, tariffs=platform.tariffs, now=now,
-        heartbeat_timeout_s=platform.settings.heartbeat_timeout_s, almost_full_ratio=platform.settings.almost_full_ratio,
-        wait_s=GUIDANCE_WAIT_S,
+        rules=AvailabilityRules.from_settings(platform.settings), wait_s=GUIDANCE_WAIT_S,
     )
     ranked = rank(found, max_walk_m=max_walk_m, stay=trip.stay, limit=limit)
     return coord_out(coord, {"arrive_at": trip.arrive_at, "stay_min": stay_min, "vehicle": vehicle, "lots": [_guidance_lot(o) for o in ranked]})
@@ -83,6 +82,7 @@ def _guidance_lot(o: Option) -> GuidanceLot:
     return GuidanceLot(
         id=info.id, name=info.name, kind=info.kind, lat=info.lat, lon=info.lon, distance_m=round(c.distance_m, 1),
         free_now=c.now.free, total=c.now.total, status=c.now.status, updated_at=c.now.updated_at, stale=c.stale,
+        berths_known=c.now.berths_known,
         predicted_free_at_arrival=p.free, predicted_low=p.low, predicted_high=p.high, confidence=p.confidence,
         forecast_basis=p.basis, expected_price_fen=c.price_fen, tariff=info.tariff, score=o.score,
         score_parts=o.parts, reasons=list(o.reasons),
@@ -95,15 +95,18 @@ def lot_forecast(lot_id: str, platform: PlatformDep, forecaster: ForecasterDep) 
     info = _lot(platform, lot_id)
     now = platform.clock()
     live = platform.live.lot(lot_id)
-    a = availability(info, live, now, almost_full_ratio=platform.settings.almost_full_ratio)
+    rules = AvailabilityRules.from_settings(platform.settings)
+    a = availability(info, live, now, rules)
+    if info.has_sensors and a.status == "unknown":
+        live = None  # too few berths known to be an observation of the lot: forecast from history alone
     forecaster.prepare([lot_id], now, wait_s=FORECAST_WAIT_S)
-    timeout = platform.settings.heartbeat_timeout_s
+    timeout = rules.heartbeat_timeout_s
     points = []
     for h in HORIZONS:
         p = forecast_lot(forecaster, info, live, now, h, heartbeat_timeout_s=timeout)
         points.append(ForecastPoint(horizon_min=h, at=now + timedelta(minutes=h), free=p.free, low=p.low, high=p.high,
                                     confidence=p.confidence, basis=p.basis))
-    return LotForecast(lot_id=lot_id, now=LotNow(free=a.free, total=a.total, status=a.status, updated_at=a.updated_at), forecasts=points)
+    return LotForecast(lot_id=lot_id, now=LotNow(free=a.free, total=a.total, status=a.status, updated_at=a.updated_at, berths_known=a.berths_known), forecasts=points)
 
 
 @router.get("/lots/{lot_id}/history", response_model=LotHistory, responses=NOT_FOUND)

@@ -14,6 +14,7 @@ class LotNow(BaseModel):
     total: int
     status: Status
     updated_at: datetime | None
+    berths_known: int | None = Field(None, description="lots with berth sensors: berths whose state is known now; null without")
 
 
 class ForecastPoint(BaseModel):
@@ -61,7 +62,9 @@ class GuidanceLot(BaseModel):
     total: int
     status: Status
     updated_at: datetime | None
-    stale: bool = Field(description="data older than the heartbeat timeout, or status unknown: ranked down")
+    stale: bool = Field(description="no fresh data (nothing heard within the heartbeat timeout, too few berths known, "
+                              "status unknown): ranked below every fresh lot with space; the reasons say why it is shown")
+    berths_known: int | None = Field(None, description="lots with berth sensors: berths whose state is known now; null without")
     predicted_free_at_arrival: int
     predicted_low: int
     predicted_high: int

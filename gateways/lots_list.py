@@ -11,11 +11,10 @@ from gateways.bootstrap import Platform
 from gateways.coords import CoordDep, coord_out
 from gateways.deps import PlatformDep
 from gateways.schemas import LotRead
-from parking_core.availability import Availability, availability
+from parking_core.availability import Availability, AvailabilityRules, read_availability
 from parking_core.lots import LotInfo
 
 router = APIRouter(prefix="/v1", tags=["citizen"])
-CHUNK = 200  # lots per live-state read: a city costs a few round trips to Redis, not thousands
 
 
 class CityLot(LotRead):
@@ -30,16 +29,8 @@ class CityPage(BaseModel):
 
 def current(platform: Platform, lot_ids: Sequence[str]) -> list[tuple[LotInfo, Availability]]:
     """Registry entry and availability now of each known lot, in the order given."""
-    now = platform.clock()
-    ratio = platform.settings.almost_full_ratio
-    out = []
-    for start in range(0, len(lot_ids), CHUNK):
-        chunk = [i for i in lot_ids[start:start + CHUNK] if i in platform.directory.lots]
-        live = platform.live.lots(chunk)
-        for lot_id in chunk:
-            info = platform.directory.lots[lot_id]
-            out.append((info, availability(info, live.get(lot_id), now, almost_full_ratio=ratio)))
-    return out
+    rules = AvailabilityRules.from_settings(platform.settings)
+    return list(read_availability(platform.directory.lots, platform.live, list(lot_ids), platform.clock(), rules))
 
 
 @router.get("/lots", response_model=CityPage)
@@ -57,6 +48,7 @@ def all_lots(
         CityLot(
             id=info.id, name=info.name, kind=info.kind, lat=info.lat, lon=info.lon, district=info.district,
             operator=info.operator, free=a.free, total=a.total, status=a.status, updated_at=a.updated_at,
+            berths_known=a.berths_known,
         )
         for info, a in current(platform, page)
     ]

@@ -11,11 +11,10 @@ from fastapi.responses import Response
 from gateways.bootstrap import Platform
 from gateways.deps import PlatformDep
 from gateways.opendata_formats import NGSI_TYPE, OpenLot, datex2_light, geojson, ngsi_ld
-from parking_core.availability import availability
+from parking_core.availability import AvailabilityRules, read_availability
 from parking_core.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/open", tags=["open data"])
-CHUNK = 500  # lots per live-state read: a few round trips for a whole city
 
 
 class GeoJSONResponse(Response):
@@ -41,15 +40,9 @@ class FastJSONResponse(Response):
 
 def snapshot(platform: Platform, kinds: frozenset[str] | None = None) -> list[OpenLot]:
     """Every car park (of the given kinds) with its availability now, ordered by id."""
-    infos = sorted((i for i in platform.directory.lots.values() if kinds is None or i.kind in kinds), key=lambda i: i.id)
-    now = platform.clock()
-    ratio = platform.settings.almost_full_ratio
-    out = []
-    for start in range(0, len(infos), CHUNK):
-        chunk = infos[start:start + CHUNK]
-        live = platform.live.lots([i.id for i in chunk])
-        out.extend(OpenLot(i, availability(i, live.get(i.id), now, almost_full_ratio=ratio)) for i in chunk)
-    return out
+    ids = sorted(i.id for i in platform.directory.lots.values() if kinds is None or i.kind in kinds)
+    rules = AvailabilityRules.from_settings(platform.settings)
+    return [OpenLot(i, a) for i, a in read_availability(platform.directory.lots, platform.live, ids, platform.clock(), rules)]
 
 
 def _doc(media_type: str, description: str) -> dict:

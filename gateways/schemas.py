@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 Status = Literal["spacesAvailable", "almostFull", "full", "closed", "unknown"]
 
@@ -19,6 +19,10 @@ class LotRead(BaseModel):
     total: int
     status: Status
     updated_at: datetime | None
+    berths_known: int | None = Field(
+        None, description="lots with berth sensors: berths whose state is known now (free and status are judged on these "
+        "only, and the status is unknown while fewer than PARKING_MIN_KNOWN_SHARE of the berths are known); null without berth sensors",
+    )
 
 
 class NearbyLot(LotRead):

@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gateways.bootstrap import Platform
 from gateways.coords import CoordDep, coord_out
 from gateways.schemas import ErrorBody, Status
-from parking_core.availability import Availability, availability
+from parking_core.availability import Availability, AvailabilityRules, read_availability
 from parking_core.errors import ConfigError
 from parking_core.signs import SignConfig, SignNotFound, SignView, load_signs, what_sign_shows
 
@@ -62,13 +62,8 @@ class SignBoard:
     def _show(self, sign: SignConfig) -> SignView:
         p = self.platform
         ids = [ref.lot_id for ref in sign.lots]
-        live = p.live.lots(ids)
-        now = p.clock()
-        shown: dict[str, Availability] = {}
-        for lot_id in ids:
-            info = p.directory.get(lot_id)
-            if info is not None:
-                shown[lot_id] = availability(info, live.get(lot_id), now, almost_full_ratio=p.settings.almost_full_ratio)
+        rules = AvailabilityRules.from_settings(p.settings)
+        shown = {info.id: a for info, a in read_availability(p.directory.lots, p.live, ids, p.clock(), rules)}
         return what_sign_shows(sign, p.directory.lots, shown)
 
     def on_availability(self, lot_id: str, _a: Availability) -> None:

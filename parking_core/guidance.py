@@ -5,7 +5,9 @@ score (0..100) = 40 * space + 35 * walk + 15 * price + 10 * fresh, each part 0..
 - walk  = 1 - distance / max_walk_m (straight line from the car park to the destination);
 - price = 1 for the cheapest stay among the options, 0 for the dearest, linear between; 0.5 when unknown;
 - fresh = 1, or 0 when the lot's data is older than the heartbeat timeout or its status is unknown.
-Lots open only at shared hours are left out unless open at arrival. Ties go to the nearer lot.
+Lots open only at shared hours are left out unless open at arrival. Lots without fresh data (stale)
+never rank above a fresh lot with space (now or expected at arrival), and each says why it is
+shown at all. Ties go to the nearer lot.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from billing.tariffs import CompiledTariff, compute_fee
-from parking_core.availability import Availability, availability
+from parking_core.availability import Availability, AvailabilityRules, availability
 from parking_core.directory import Directory
 from parking_core.forecast import Forecaster, Prediction, forecast_lot
 from parking_core.live.base import LiveLot, LiveState
@@ -77,7 +79,7 @@ def stay_price(tariff: CompiledTariff | None, trip: Trip) -> int | None:
 
 def candidates(
     trip: Trip, *, directory: Directory, live: LiveState, forecaster: Forecaster, tariffs: Mapping[str, CompiledTariff],
-    now: datetime, heartbeat_timeout_s: float, almost_full_ratio: float, wait_s: float | None,
+    now: datetime, rules: AvailabilityRules, wait_s: float | None,
 ) -> list[Candidate]:
     """The open-at-arrival lots within the walk, with their availability now and forecast at arrival."""
     found = [(d, info) for d, info in directory.within(trip.lat, trip.lon, trip.max_walk_m)
@@ -89,25 +91,36 @@ def candidates(
     out = []
     for d, info in found:
         lv = lives.get(info.id)
-        a = availability(info, lv, now, almost_full_ratio=almost_full_ratio)
-        stale, age = is_stale(a, lv, now, heartbeat_timeout_s)
+        a = availability(info, lv, now, rules)
+        stale, age = is_stale(a, lv, now, rules.heartbeat_timeout_s)
+        # too few berths known: their free count is no observation of the lot; forecast from history alone
+        observed = None if info.has_sensors and a.status == "unknown" else lv
         out.append(Candidate(
             info=info, distance_m=d, now=a, stale=stale, age_s=age,
-            at_arrival=forecast_lot(forecaster, info, lv, now, horizon, heartbeat_timeout_s=heartbeat_timeout_s),
-            price_fen=stay_price(tariffs.get(info.tariff) if info.tariff else None, trip),
+            at_arrival=forecast_lot(forecaster, info, observed, now, horizon, heartbeat_timeout_s=rules.heartbeat_timeout_s),
+            # the version in force when the stay would begin (a TariffBook knows versions; a plain mapping one)
+            price_fen=stay_price((tariffs.in_force(info.tariff, trip.arrive_at) if hasattr(tariffs, "in_force")
+                                  else tariffs.get(info.tariff)) if info.tariff else None, trip),
         ))
     return out
 
 
+def fresh_with_space(c: Candidate) -> bool:
+    """Fresh data and a free space now or expected at arrival: what stale lots never outrank."""
+    return not c.stale and (c.at_arrival.free > 0 or (c.now.is_live and c.now.free > 0))
+
+
 def rank(found: Sequence[Candidate], *, max_walk_m: float, stay: timedelta, limit: int) -> list[Option]:
-    """Best first by score, then nearest, then id."""
+    """Fresh lots with space first, then the rest; within each, best score first, then nearest, then id."""
     prices = [c.price_fen for c in found if c.price_fen is not None]
     cheapest, dearest = (min(prices), max(prices)) if prices else (None, None)
+    better = sum(fresh_with_space(c) for c in found)
     options = []
     for c in found:
         parts = score_parts(c, max_walk_m=max_walk_m, cheapest=cheapest, dearest=dearest)
-        options.append(Option(c, round(sum(parts.values()), 1), parts, tuple(reasons(c, stay=stay, cheapest=cheapest, priced=len(prices)))))
-    options.sort(key=lambda o: (-o.score, o.candidate.distance_m, o.candidate.info.id))
+        why = reasons(c, stay=stay, cheapest=cheapest, priced=len(prices), better=better, max_walk_m=max_walk_m)
+        options.append(Option(c, round(sum(parts.values()), 1), parts, tuple(why)))
+    options.sort(key=lambda o: (not fresh_with_space(o.candidate), -o.score, o.candidate.distance_m, o.candidate.info.id))
     return options[:limit]
 
 
@@ -128,8 +141,9 @@ def score_parts(c: Candidate, *, max_walk_m: float, cheapest: int | None, deares
     return {k: round(WEIGHTS[k] * v, 1) for k, v in values.items()}
 
 
-def reasons(c: Candidate, *, stay: timedelta, cheapest: int | None, priced: int) -> list[str]:
-    """Short phrases a driver reads to see why the lot ranks where it does."""
+def reasons(c: Candidate, *, stay: timedelta, cheapest: int | None, priced: int, better: int = 0, max_walk_m: float = 0) -> list[str]:
+    """Short phrases a driver reads to see why the lot ranks where it does; `better` is how many
+    fresh lots with space are on offer, so a stale lot can say why it is shown at all."""
     out = [f"{c.distance_m:.0f} m from your destination"]
     status, free, p = c.now.status, c.now.free, c.at_arrival
     if status == "full":
@@ -138,6 +152,8 @@ def reasons(c: Candidate, *, stay: timedelta, cheapest: int | None, priced: int)
         out.append("closed now, open to the public when you arrive")
     elif status == "unknown":
         out.append("no current count")
+    elif c.stale:
+        out.append(f"{free} free when last heard")
     else:
         out.append(f"{free} free now" + (", expected full at arrival" if p.free == 0 else ""))
     if p.free > 0:
@@ -146,10 +162,25 @@ def reasons(c: Candidate, *, stay: timedelta, cheapest: int | None, priced: int)
         out.append("forecast uncertain")
     out.append(_price_reason(c, stay, cheapest, priced))
     if c.stale:
-        out.append("no recent data, ranked down" if c.age_s is None or status == "unknown" else f"data {c.age_s / 60:.0f} min old, ranked down")
+        out.append(_stale_reason(c, better, max_walk_m))
     if c.info.shared_hours is not None:
         out.append(f"open to the public {c.info.shared_hours}")
     return out
+
+
+def _stale_reason(c: Candidate, better: int, max_walk_m: float) -> str:
+    """Why a lot without fresh data is in the list at all."""
+    if c.now.unknown_reason:
+        why = c.now.unknown_reason
+    elif c.age_s is None:
+        why = "never heard from"
+    else:
+        why = f"data {c.age_s / 60:.0f} min old"
+    within = f" within {max_walk_m:.0f} m" if max_walk_m > 0 else ""
+    if better == 0:
+        return f"no fresh data ({why}): shown because nothing better{within}"
+    lots = "car park" if better == 1 else "car parks"
+    return f"no fresh data ({why}): shown after the {better} {lots} with fresh data and space{within}"
 
 
 def _price_reason(c: Candidate, stay: timedelta, cheapest: int | None, priced: int) -> str:

@@ -40,9 +40,11 @@ local function touch(lot, berth, r, ts)
   r.stale = "0"
 end
 
+-- a lot without sensors is known again once heard, but only after a passage or counts set its count
 local function revive_lot(L)
   if redis.call("HGET", L, "sensors") == "1" then return 0 end
   if redis.call("HGET", L, "known") ~= "0" then return 0 end
+  if redis.call("HGET", L, "cnt") ~= "1" then return 0 end
   redis.call("HSET", L, "known", 1)
   return 1
 end
@@ -104,6 +106,7 @@ for i, e in ipairs(events) do
       code = "D"
     else
       redis.call("EXPIRE", key, 259200)
+      redis.call("HSET", L, "cnt", 1)
       local revived = revive_lot(L)
       local delta = -1
       if e[4] == 1 then delta = 1 end
@@ -126,6 +129,7 @@ for i, e in ipairs(events) do
       code = "S"
     else
       local free, total = tonumber(e[3]), tonumber(e[4])
+      redis.call("HSET", L, "cnt", 1)
       local revived = revive_lot(L)
       local inside = total - free
       if inside < 0 then inside = 0 end

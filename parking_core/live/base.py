@@ -3,7 +3,10 @@
 Rules (contract section 2): a berth report whose seq is not above the last one seen is a
 duplicate; a passage whose event_id was seen is a duplicate; a counts report sets the free
 count only when newer than the lot's last change; berth changes settle for `settle_s`
-(event time) before they count; a berth silent past the heartbeat timeout is unknown.
+(event time) before they count; a berth silent past the heartbeat timeout is unknown. A lot
+without berth sensors is known only once a passage or counts report has set its count (a
+device heartbeat alone says the device lives, not how many cars are inside), and until it
+falls silent.
 """
 from __future__ import annotations
 
@@ -31,11 +34,13 @@ class Outcome(str, enum.Enum):
 
 @dataclass(frozen=True)
 class LiveLot:
-    free: int
+    free: int  # sensor lots: free known berths; others: total minus vehicles inside
     total: int
-    known: bool  # any berth or the lot has reported and is not silent
+    known: bool  # sensor lots: some berth is known; others: a count was received and the lot is not silent
     updated_at: datetime | None  # last change of free/total
-    last_seen: datetime | None  # last message of any kind
+    last_seen: datetime | None  # last message of any kind (event time)
+    known_berths: int = 0  # sensor lots: berths reported and not silent
+    berths: int = 0  # sensor lots: berths with a sensor; 0 for lots without
 
 
 @dataclass(frozen=True)

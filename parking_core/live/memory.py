@@ -37,7 +37,8 @@ class _Lot:
     sensors: bool
     free: int = 0
     inside: int = 0
-    known: int = 0  # sensor lots: berths with a known state; others: 1 once heard and not silent
+    known: int = 0  # sensor lots: berths with a known state; others: 1 once counted and not silent
+    counted: bool = False  # lots without sensors: a passage or counts report has set the count
     upd: float = 0.0
     seen: float = 0.0
     cts: float = 0.0
@@ -168,6 +169,7 @@ class MemoryLiveState(LiveState):
         ids.add(ev.event_id)
         if len(rec.passages) > PASSAGE_MEMORY_DAYS:
             del rec.passages[min(rec.passages)]
+        rec.counted = True
         revived = self._revive_lot(rec)
         rec.inside = max(0, rec.inside + (1 if ev.direction == "in" else -1))
         if rec.sensors:
@@ -179,8 +181,10 @@ class MemoryLiveState(LiveState):
             rec.upd = max(rec.upd, ts)
         return Outcome.APPLIED, changed
 
-    def _revive_lot(self, rec: _Lot) -> bool:
-        if rec.sensors or rec.known:
+    @staticmethod
+    def _revive_lot(rec: _Lot) -> bool:
+        """A counted lot without sensors is known again once anything is heard from it."""
+        if rec.sensors or rec.known or not rec.counted:
             return False
         rec.known = 1
         return True
@@ -191,6 +195,7 @@ class MemoryLiveState(LiveState):
         if ts <= rec.cts or ts < rec.upd:
             return Outcome.STALE, False
         rec.cts = ts
+        rec.counted = True
         revived = self._revive_lot(rec)
         rec.inside = max(0, ev.total - ev.free)
         changed = revived or (rec.free, rec.total) != (ev.free, ev.total)
@@ -245,7 +250,10 @@ class MemoryLiveState(LiveState):
 
     # -- reads -----------------------------------------------------------------
     def _view(self, rec: _Lot) -> LiveLot:
-        return LiveLot(free=rec.free, total=rec.total, known=rec.known > 0, updated_at=to_dt(rec.upd), last_seen=to_dt(rec.seen))
+        return LiveLot(
+            free=rec.free, total=rec.total, known=rec.known > 0, updated_at=to_dt(rec.upd), last_seen=to_dt(rec.seen),
+            known_berths=rec.known if rec.sensors else 0, berths=len(rec.berths),
+        )
 
     def lot(self, lot_id: str) -> LiveLot | None:
         with self._lock:

@@ -1,6 +1,8 @@
 """Live state in Redis: small hashes per lot, the rules run as Lua so workers can share it.
 
-Keys (all under the prefix): `lot:{id}` hash of counters, `lb:{id}` hash berth -> packed
+Keys (all under the prefix): `lot:{id}` hash of counters (free, inside, known -- berths known, or
+0/1 for lots without sensors --, nb berths with a sensor, cnt 1 once a lot without sensors was
+counted, upd, seen, cts), `lb:{id}` hash berth -> packed
 record, `due` and `seen` sorted sets for settling and silence, `pv:{lot}:{day}` passage ids,
 `lots` the set of lot ids, `ready` the marker whose absence means the data was lost.
 """
@@ -21,6 +23,7 @@ _HERE = Path(__file__).parent
 _CODES = {"A": Outcome.APPLIED, "P": Outcome.PENDING, "U": Outcome.UNCHANGED, "D": Outcome.DUPLICATE, "S": Outcome.STALE}
 _EMPTY_BERTH = "||-1|0||0|0"
 _STATUS = {"F": "free", "O": "occupied"}
+_LOT_FIELDS = ("free", "total", "known", "upd", "seen", "nb")
 
 
 def _encode(ev: DeviceEvent) -> list:
@@ -58,8 +61,8 @@ class RedisLiveState(LiveState):
         pipe = self.r.pipeline(transaction=False)
         for info, have in zip(lots, existing):
             L = f"{p}lot:{info.id}"
-            pipe.hset(L, mapping={"total": info.total, "sensors": 1 if info.has_sensors else 0})
-            for k in ("free", "inside", "known", "upd", "seen", "cts"):
+            pipe.hset(L, mapping={"total": info.total, "sensors": 1 if info.has_sensors else 0, "nb": len(info.berths)})
+            for k in ("free", "inside", "known", "upd", "seen", "cts", "cnt"):
                 pipe.hsetnx(L, k, 0)
             gone = set(have) - set(info.berths)
             if gone:
@@ -121,18 +124,22 @@ class RedisLiveState(LiveState):
 
     @staticmethod
     def _view(vals: list) -> LiveLot | None:
-        free, total, known, upd, seen = vals
+        free, total, known, upd, seen, nb = vals
         if total is None:
             return None
-        return LiveLot(free=int(free), total=int(total), known=int(known) > 0, updated_at=to_dt(float(upd)), last_seen=to_dt(float(seen)))
+        berths = int(nb or 0)
+        return LiveLot(
+            free=int(free), total=int(total), known=int(known) > 0, updated_at=to_dt(float(upd)), last_seen=to_dt(float(seen)),
+            known_berths=int(known) if berths else 0, berths=berths,
+        )
 
     def lot(self, lot_id: str) -> LiveLot | None:
-        return self._view(self.r.hmget(f"{self.p}lot:{lot_id}", "free", "total", "known", "upd", "seen"))
+        return self._view(self.r.hmget(f"{self.p}lot:{lot_id}", *_LOT_FIELDS))
 
     def lots(self, lot_ids: Sequence[str]) -> dict[str, LiveLot]:
         pipe = self.r.pipeline(transaction=False)
         for i in lot_ids:
-            pipe.hmget(f"{self.p}lot:{i}", "free", "total", "known", "upd", "seen")
+            pipe.hmget(f"{self.p}lot:{i}", *_LOT_FIELDS)
         out = {}
         for i, vals in zip(lot_ids, pipe.execute()):
             v = self._view(vals)

@@ -56,13 +56,34 @@ def test_space_now_but_full_at_arrival_is_said():
 def test_stale_data_ranks_down_and_says_how_old_it_is():
     options = rank([cand("OLD", distance=100, stale=True, age=1800), cand("NEW", distance=150)], max_walk_m=800, stay=HOUR, limit=10)
     assert ids(options) == ["NEW", "OLD"]
-    assert "data 30 min old, ranked down" in options[1].reasons
+    assert "no fresh data (data 30 min old): shown after the 1 car park with fresh data and space within 800 m" in options[1].reasons
+    assert "10 free when last heard" in options[1].reasons  # never "free now" for old data
     assert options[1].parts["fresh"] == 0 and options[0].parts["fresh"] == WEIGHTS["fresh"]
 
 
-def test_unknown_status_is_stale_with_its_own_reason():
+def test_unknown_status_is_stale_and_says_why_it_is_shown():
     (o,) = rank([cand("U", free_now=0, status="unknown", stale=True, age=None)], max_walk_m=800, stay=HOUR, limit=10)
-    assert "no current count" in o.reasons and "no recent data, ranked down" in o.reasons
+    assert "no current count" in o.reasons
+    assert "no fresh data (never heard from): shown because nothing better within 800 m" in o.reasons
+
+
+def test_a_stale_lot_never_outranks_a_fresh_lot_with_space_however_near():
+    """Issue 10: lots without fresh data were ranked first; a fresh lot with space comes first now,
+    even when the stale one is at the door with plenty of space predicted and the fresh one far."""
+    stale = cand("DOOR", distance=10, at_arrival=10, stale=True, age=None, free_now=0, status="unknown")
+    fresh = cand("FAR", distance=700, free_now=1, at_arrival=1)
+    options = rank([stale, fresh], max_walk_m=800, stay=HOUR, limit=10)
+    assert ids(options) == ["FAR", "DOOR"]
+    assert options[1].score > options[0].score  # the score alone would have put it first
+    assert options[1].parts["fresh"] == 0
+
+
+def test_a_fresh_lot_without_space_ranks_by_score_among_the_stale():
+    stale = cand("STALE", distance=100, at_arrival=5, stale=True, age=None, free_now=0, status="unknown")
+    full = cand("FULL", distance=120, free_now=0, status="full", at_arrival=0)
+    options = rank([full, stale], max_walk_m=800, stay=HOUR, limit=10)
+    assert ids(options) == ["STALE", "FULL"]
+    assert "no fresh data (never heard from): shown because nothing better within 800 m" in options[0].reasons
 
 
 def test_a_more_confident_forecast_of_the_same_space_ranks_higher():

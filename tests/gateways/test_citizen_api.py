@@ -17,8 +17,9 @@ def test_nearby_lists_lots_nearest_first_with_live_fields(api):
     lots = r.json()["lots"]
     assert [x["id"] for x in lots] == ["S1", "G1"]
     s1 = lots[0]
-    assert set(s1) == {"id", "name", "kind", "lat", "lon", "distance_m", "free", "total", "status", "updated_at"}
-    assert (s1["free"], s1["total"], s1["status"], s1["kind"]) == (2, 4, "spacesAvailable", "on_street")
+    assert set(s1) == {"id", "name", "kind", "lat", "lon", "distance_m", "free", "total", "status", "updated_at", "berths_known"}
+    assert (s1["free"], s1["total"], s1["status"], s1["kind"], s1["berths_known"]) == (2, 4, "spacesAvailable", "on_street", 2)
+    assert lots[1]["berths_known"] is None  # a gated car park has no berth sensors
     assert 10 < s1["distance_m"] < 20
     assert lots[1]["free"] == 2 and lots[1]["distance_m"] > s1["distance_m"]
     assert s1["updated_at"].startswith("2026-11-23T02:00:00")

@@ -46,7 +46,19 @@ def city(api):
     full_every_morning(platform)
     now = platform.clock()
     platform.pipeline.process([counts_msg("NEAR", 8, 10, now), counts_msg("FAR", 8, 10, now), counts_msg("FULL", 0, 3, now)])
+    warm_forecaster(client, platform)
     return platform, client
+
+
+def warm_forecaster(client, platform) -> None:
+    """Learn every lot's history as a running platform already has: requests never wait for it."""
+    from types import SimpleNamespace
+
+    from gateways.guidance import forecaster_of
+
+    forecaster = forecaster_of(SimpleNamespace(app=client.app))
+    forecaster.prepare(list(platform.directory.lots), platform.clock())
+    assert forecaster.wait_idle(30)
 
 
 def guide(client, **params):
@@ -66,7 +78,7 @@ def test_guidance_ranks_open_lots_within_the_walk_with_their_reasons(city):
     near = lots["NEAR"]
     assert set(near) == {
         "id", "name", "kind", "lat", "lon", "distance_m", "free_now", "total", "status", "updated_at", "stale",
-        "predicted_free_at_arrival", "predicted_low", "predicted_high", "confidence", "forecast_basis",
+        "berths_known", "predicted_free_at_arrival", "predicted_low", "predicted_high", "confidence", "forecast_basis",
         "expected_price_fen", "tariff", "score", "score_parts", "reasons",
     }
     assert (near["free_now"], near["total"], near["status"], near["stale"]) == (8, 10, "spacesAvailable", False)
@@ -75,7 +87,8 @@ def test_guidance_ranks_open_lots_within_the_walk_with_their_reasons(city):
     assert near["score"] == pytest.approx(sum(near["score_parts"].values()), abs=0.2)
     assert near["reasons"][:2] == ["100 m from your destination", "8 free now"]
     assert lots["FAR"]["expected_price_fen"] == 300  # two half hours at 1.50 CNY
-    scores = [x["score"] for x in body["lots"]]
+    assert body["lots"][-1]["id"] == "QUIET"  # never heard from: below every lot with fresh data and space
+    scores = [x["score"] for x in body["lots"][:-1]]
     assert scores == sorted(scores, reverse=True)
 
 
@@ -95,7 +108,9 @@ def test_a_lot_without_data_is_stale_ranked_down_and_says_so(city):
     lots = guide(client)["lots"]
     quiet = next(x for x in lots if x["id"] == "QUIET")
     assert quiet["stale"] is True and quiet["status"] == "unknown"
-    assert "no recent data, ranked down" in quiet["reasons"]
+    assert quiet["free_now"] == 0 and quiet["updated_at"] is None and quiet["score_parts"]["fresh"] == 0
+    assert "no fresh data (never heard from): shown after the 2 car parks with fresh data and space within 800 m" in quiet["reasons"]
+    assert not any("free now" in r for r in quiet["reasons"])
     assert quiet["expected_price_fen"] is None and "no tariff on record" in quiet["reasons"]
     assert [x["id"] for x in lots].index("QUIET") > [x["id"] for x in lots].index("FAR")  # nearer, but ranked below
 
@@ -106,7 +121,19 @@ def test_counts_older_than_the_heartbeat_timeout_make_a_lot_stale(api):
     platform.pipeline.process([counts_msg("NEAR", 8, 10, now - timedelta(minutes=30)), counts_msg("FAR", 8, 10, now)])
     lots = {x["id"]: x for x in guide(client)["lots"]}
     assert lots["NEAR"]["stale"] is True and lots["FAR"]["stale"] is False
-    assert "data 30 min old, ranked down" in lots["NEAR"]["reasons"]
+    # frozen data is never presented as live: 8 free half an hour ago is no count now
+    assert (lots["NEAR"]["status"], lots["NEAR"]["free_now"]) == ("unknown", 0)
+    assert "no fresh data (nothing heard for 30 min): shown after the 1 car park with fresh data and space within 800 m" in lots["NEAR"]["reasons"]
+    assert [x["id"] for x in guide(client)["lots"]][0] == "FAR"  # nearer, but without fresh data
+
+
+def test_guidance_when_nothing_within_the_walk_has_fresh_data(api):
+    platform, client = api(registry=guide_city())
+    lots = guide(client, max_walk_m=160)["lots"]  # NEAR and QUIET, neither heard from
+    assert [x["id"] for x in lots] == ["NEAR", "QUIET"]
+    for lot in lots:
+        assert lot["stale"] is True and lot["status"] == "unknown" and lot["free_now"] == 0
+        assert "no fresh data (never heard from): shown because nothing better within 160 m" in lot["reasons"]
 
 
 def test_new_energy_and_large_vehicles_see_their_own_price(city):
@@ -161,7 +188,7 @@ def test_forecast_gives_15_30_60_minutes_within_capacity(city):
     assert r.status_code == 200
     body = r.json()
     assert body["lot_id"] == "FULL"
-    assert body["now"] == {"free": 0, "total": 3, "status": "full", "updated_at": "2026-11-23T02:00:00Z"}
+    assert body["now"] == {"free": 0, "total": 3, "status": "full", "updated_at": "2026-11-23T02:00:00Z", "berths_known": None}
     now = platform.clock()
     forecasts = body["forecasts"]
     assert [f["horizon_min"] for f in forecasts] == [15, 30, 60]

@@ -82,13 +82,13 @@ def test_signs_are_published_retained_at_start_and_on_change_only(signs_api):
         assert len(first) == 1 and first[0][1] is True  # retained
         assert [x["display"] for x in first[0][0]["lots"]] == ["--", "--", "关闭"]
         now = platform.clock()
-        platform.pipeline.process([berth_msg("S1", "b1", False, 1, now)])
+        platform.pipeline.process([berth_msg("S1", "b1", False, 1, now), berth_msg("S1", "b2", True, 1, now)])  # half the berths known
         changed = _sign_messages(platform)
         assert len(changed) == 2 and changed[-1][0]["lots"][0]["display"] == "1" and "ts" in changed[-1][0]
         platform.pipeline.process([berth_msg("S1", "b1", False, 2, now)])  # same state again
         assert len(_sign_messages(platform)) == 2
         assert len(_sign_messages(platform, "parking/v1/signs/gov-centre-east")) == 1  # C1 did not change
-    platform.pipeline.process([berth_msg("S1", "b2", False, 1, now)])
+    platform.pipeline.process([berth_msg("S1", "b3", False, 1, now)])
     assert len(_sign_messages(platform)) == 2  # app shut down: no longer following
 
 

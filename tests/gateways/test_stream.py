@@ -99,7 +99,7 @@ def test_stream_carries_only_the_lots_it_watches(served, params):
         assert [x["lot_id"] for x in events.until_ready()] == ["S1"]
         now = platform.clock()
         platform.pipeline.process([passage_msg("G1", "g", "e1", "in", "苏E12345", now)])  # 700 m away: not watched
-        platform.pipeline.process([berth_msg("S1", "b1", False, 1, now)])
+        platform.pipeline.process([berth_msg("S1", "b1", False, 1, now), berth_msg("S1", "b2", True, 1, now)])  # half known: judged
         event, data = events.next()
         assert (event, data["lot_id"], data["free"]) == ("availability", "S1", 1)
 
@@ -118,7 +118,7 @@ def test_every_open_stream_gets_the_change(served):
         streams = [open_stream(stack, base, lots="S1", app_key=f"app-{i}") for i in range(12)]
         for s in streams:
             s.until_ready()
-        platform.pipeline.process([berth_msg("S1", "b4", False, 1, platform.clock())])
+        platform.pipeline.process([berth_msg("S1", "b4", False, 1, platform.clock()), berth_msg("S1", "b3", True, 1, platform.clock())])
         got = []
 
         def read(s: Events) -> None:
@@ -159,7 +159,7 @@ def test_a_client_that_leaves_is_forgotten_and_others_still_get_changes(served):
         events = open_stream(stack, base, lots="S1")
         events.until_ready()
         assert hub.watchers("S1") == 1
-        platform.pipeline.process([berth_msg("S1", "b1", False, 1, platform.clock())])
+        platform.pipeline.process([berth_msg("S1", "b1", False, 1, platform.clock()), berth_msg("S1", "b2", True, 1, platform.clock())])
         assert events.next()[1]["free"] == 1
 
 
@@ -228,13 +228,13 @@ def test_stream_of_unknown_lots_is_404_naming_them(api):
 
 def test_lots_lists_the_whole_city_with_live_fields(api):
     platform, client = api()
-    platform.pipeline.process([berth_msg("S1", "b1", False, 1, platform.clock())])
+    platform.pipeline.process([berth_msg("S1", "b1", False, 1, platform.clock()), berth_msg("S1", "b2", True, 1, platform.clock())])
     body = client.get("/v1/lots").json()
     assert body["next"] is None
     assert [x["id"] for x in body["lots"]] == ["C1", "G1", "S1"]
     assert body["lots"][2] == {
         "id": "S1", "name": "Renmin Rd", "kind": "on_street", "lat": 31.3, "lon": 120.6, "district": "gusu", "operator": "op1",
-        "free": 1, "total": 4, "status": "spacesAvailable", "updated_at": "2026-11-23T02:00:00Z",
+        "free": 1, "total": 4, "status": "spacesAvailable", "updated_at": "2026-11-23T02:00:00Z", "berths_known": 2,
     }
 
 

@@ -161,3 +161,22 @@ def test_clear_forgets_and_reports_unconfigured(live):
     live.clear()
     assert not live.is_configured()
     assert live.lot("S1") is None
+
+
+def test_sensor_lot_reports_how_many_berths_are_known(live):
+    assert (live.lot("S1").known_berths, live.lot("S1").berths) == (0, 4)
+    live.apply([berth("b1", False, 1), berth("b2", True, 1, 100)], settle_s=0, now=NOW)
+    assert (live.lot("S1").known_berths, live.lot("S1").berths) == (2, 4)
+    live.sweep_silent((T0 + timedelta(seconds=50)).timestamp())  # b1 falls silent
+    assert live.lot("S1").known_berths == 1
+    assert live.lot("G1").berths == 0
+
+
+def test_a_heartbeat_alone_does_not_make_an_uncounted_gate_lot_known(live):
+    """A gate camera that is alive says nothing about how many cars are inside (issue 10, CP2958)."""
+    live.apply([HeartbeatReported(lot_id="G1", device_id="gate-cam-1", ts=T0)], settle_s=0, now=NOW)
+    g1 = live.lot("G1")
+    assert g1.known is False
+    assert g1.last_seen == T0  # heard, yet not counted
+    live.apply([passage("e1", "in", 5)], settle_s=0, now=NOW)
+    assert live.lot("G1").known and live.lot("G1").free == 2

@@ -100,7 +100,7 @@ def test_passages_and_counts_drive_gate_lots(make_platform):
 def test_availability_is_published_only_on_change_and_recorded(make_platform):
     p = make_platform()
     now = p.clock()
-    p.pipeline.process([berth_msg("S1", "b1", False, 1, now)])
+    p.pipeline.process([berth_msg("S1", "b1", False, 1, now), berth_msg("S1", "b2", True, 1, now)])  # half known: judged
     p.pipeline.process([berth_msg("S1", "b1", False, 2, now + timedelta(seconds=5)), heartbeat_msg("S1", "b1", now)])
     assert len(availability_msgs(p, "S1")) == 1
     with p.uow() as uow:
@@ -111,7 +111,7 @@ def test_availability_is_published_only_on_change_and_recorded(make_platform):
 def test_debounce_then_tick_settles(make_platform):
     p = make_platform(PARKING_DEBOUNCE_S="30")
     now = p.clock()
-    p.pipeline.process([berth_msg("S1", "b1", False, 1, now)])
+    p.pipeline.process([berth_msg("S1", "b1", False, 1, now), berth_msg("S1", "b2", True, 1, now)])  # half known: judged
     p.clock.advance(seconds=5)
     p.pipeline.process([berth_msg("S1", "b1", True, 2, p.clock())])
     assert p.live.lot("S1").free == 1
