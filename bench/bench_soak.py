@@ -5,6 +5,7 @@ platform process, nearby-query latency, ingest lag; and at the end that every pu
 message was received once (published = accepted + rejected) with no internal error.
 
     python -m bench.bench_soak --minutes 30 --times-peak 5        # the soak
+    python -m bench.bench_soak --minutes 30 --rate 200 --workers 1  # `parking serve` + `parking simulate --rate 200`
     python -m bench.bench_soak --minutes 3 --times-peak 1          # a quick look
 
 The city's natural peak is the simulator's own rate for the city (berth turnover, heartbeats,
@@ -73,11 +74,13 @@ def main() -> None:
     ap.add_argument("--times-peak", type=float, default=5.0, help="multiple of the city's natural message rate")
     ap.add_argument("--lots", type=int, default=3300)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=None, help="messages per second, instead of --times-peak")
     a = ap.parse_args()
 
     city = generate_city(a.lots, seed=1)
     peak = Simulator(city, lambda t, p: None, seed=1).natural_rate
-    rate = peak * a.times_peak
+    rate = a.rate if a.rate else peak * a.times_peak
+    a.times_peak = rate / peak
     console.print(f"city of {a.lots} car parks: natural rate {peak:,.0f} msg/s; soak at {a.times_peak:g}x = {rate:,.0f} msg/s for {a.minutes:g} min")
     tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"

@@ -23,7 +23,7 @@ from tenacity import Retrying, retry_if_exception, wait_exponential
 from parking_core.availability import Availability, AvailabilityRules, availability
 from parking_core.db import UnitOfWork
 from parking_core.directory import Directory
-from parking_core.eventlog import append_availability, append_events, not_yet_logged, replay_events, upsert_devices
+from parking_core.eventlog import append_availability, append_events, replay_events, upsert_devices
 from parking_core.events import BerthReported, DeviceEvent, HeartbeatReported, PassageReported
 from parking_core.live import LiveState, Outcome
 from sensors.messages import Rejection, parse_message, split_topic
@@ -238,10 +238,9 @@ class IngestPipeline:
     def _log(self, events: Sequence[DeviceEvent], changes: list[tuple[str, datetime, Availability]], now: datetime) -> None:
         """One transaction: the events, the availability history, and what the events mean for stays."""
         with self.uow_factory() as uow:
-            fresh = not_yet_logged(uow.session, [e for e in events if isinstance(e, STAY_EVENTS)]) if self.on_events else []
-            append_events(uow.session, events, now)
+            fresh = append_events(uow.session, events, now)
             append_availability(uow.session, changes)
-            if fresh:
+            if self.on_events is not None and (fresh := [e for e in fresh if isinstance(e, STAY_EVENTS)]):
                 self.on_events(uow.session, fresh)
             uow.commit()
         if self.after_commit is not None and events:

@@ -6,7 +6,7 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 PREFIX = "parking/v1"
@@ -126,8 +126,14 @@ def test_every_valid_message_is_handled_through_stays_and_orders(make_platform):
     platform = make_platform()
     from sqlalchemy import func, select
 
+    camera_then_unread = [  # the contract's optional plate: a camera berth that read none the second time
+        (f"{PREFIX}/lots/S1/berths/b1/state", orjson.dumps({"occupied": True, "seq": 10, "ts": "2026-11-23T09:00:00+08:00", "plate": "苏E12345"})),
+        (f"{PREFIX}/lots/S1/berths/b1/state", orjson.dumps({"occupied": True, "seq": 11, "ts": "2026-11-23T09:01:00+08:00"})),
+    ]
+
     @SETTINGS
     @given(st.lists(valid, min_size=1, max_size=25))
+    @example(camera_then_unread)
     def run(batch):
         before = platform.pipeline.stats.received
         platform.pipeline.process(batch)
