@@ -1,7 +1,8 @@
 """Fees computed per second on one core, for the example rule sets and typical stays: is pricing every exit cheap?
 
 Run: python bench/bench_tariff.py [--stays 20000] [--runs 7]
-Prints the median of several runs per rule set and for a mix of all of them; no asserts.
+Prints the median of several runs per rule set and for a mix of the format-1 and of the format-2 examples, with
+the ratio of format 2 to format 1 measured in the same run; no asserts.
 """
 from __future__ import annotations
 
@@ -67,14 +68,23 @@ def main() -> None:
 
     print(f"python {platform.python_version()} on {platform.machine()}, one process, "
           f"{args.stays} stays x median of {args.runs} runs")
+    v1 = [t for t in tariffs.values() if t.format == 1]
+    v2 = [t for t in tariffs.values() if t.format == 2]
     print("typical stays, 10 min - 6 h (fees/s):")
     for name, tariff in tariffs.items():
-        print(f"  {name:28s} {fees_per_second([tariff], typical, args.runs):>10,.0f}")
-    print(f"  {'all five, interleaved':28s} {fees_per_second(list(tariffs.values()), typical, args.runs):>10,.0f}")
+        print(f"  {name:28s} f{tariff.format} {fees_per_second([tariff], typical, args.runs):>10,.0f}")
+    rates = {}
+    for label, group in (("format 1", v1), ("format 2", v2)):
+        rates[label] = fees_per_second(group, typical, args.runs)
+        print(f"  {label + f' ({len(group)}), interleaved':28s}    {rates[label]:>10,.0f}")
+    print(f"  format 2 / format 1: {rates['format 2'] / rates['format 1']:.2f}")
     print("multi-day stays, 1 - 30 days (fees/s):")
-    print(f"  {'all five, interleaved':28s} {fees_per_second(list(tariffs.values()), multi_day, args.runs):>10,.0f}")
+    for label, group in (("format 1", v1), ("format 2", v2)):
+        print(f"  {label + f' ({len(group)}), interleaved':28s}    "
+              f"{fees_per_second(group, multi_day, args.runs):>10,.0f}")
     print("receipts (Fee.breakdown) for typical stays (receipts/s):")
-    print(f"  {'beijing_onstreet':28s} {receipts_per_second(tariffs['beijing_onstreet'], typical, args.runs):>10,.0f}")
+    for name in ("beijing_onstreet", "suzhou_onstreet_class1"):
+        print(f"  {name:28s}    {receipts_per_second(tariffs[name], typical, args.runs):>10,.0f}")
     sys.stdout.flush()
 
 

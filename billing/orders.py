@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from billing.models import MonthlyPass, Order, OrderAudit
 from billing.tariffs import CompiledTariff, compute_fee
+from billing.tariffs.versions import tariff_in_force
 from parking_core.accounts import owner_of, plates_of
 from parking_core.clock import local
 from parking_core.db import UnitOfWork
@@ -182,7 +183,9 @@ class OrderBook:
         lot = self.directory.get(stay.lot_id)
         if lot is None or lot.tariff is None:
             return Priced(0, None, None, False, [])
-        tariff = self.tariffs.get(lot.tariff)
+        # the version in force when the stay began, so a later price change never reaches it
+        tariff = (tariff_in_force(self.tariffs, lot.tariff, stay.entered_at, db) if stay.entered_at is not None
+                  else self.tariffs.get(lot.tariff))
         if tariff is None:
             return Priced(0, lot.tariff, None, False, [], f"lot {stay.lot_id} names tariff {lot.tariff!r}, which is not loaded")
         if stay.entered_at is None or stay.exited_at is None:

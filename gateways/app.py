@@ -8,6 +8,7 @@ from gateways import driver_accounts, operator_disputes
 from gateways import lots_list, pages, stream
 from gateways import opendata, signs
 from gateways import arrears_notice, driver_orders, operator_billing, payments
+from gateways import operator_tariffs
 from gateways import guidance, places
 from gateways.bootstrap import Platform
 from gateways.caching import CachingMiddleware
@@ -37,6 +38,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(payments.router)
     app.include_router(driver_orders.router)
     app.include_router(operator_billing.router)
+    app.include_router(operator_tariffs.router)
     app.include_router(arrears_notice.router)
     app.include_router(guidance.router)
     app.include_router(places.router)

@@ -16,6 +16,7 @@ from parking_core.availability import Availability, AvailabilityRules
 from billing.alipay.client import AlipayClient
 from billing.tariffs import CompiledTariff
 from billing.tariffs.catalog import load_tariff_catalog
+from billing.tariffs.versions import TariffBook
 from gateways.operator_auth import load_operator_keys
 from parking_core.accounts import Accounts, load_account_settings
 from parking_core.db import UnitOfWork, make_engine, schema_revisions
@@ -55,7 +56,7 @@ class Platform:
         self.live: LiveState = open_live_state(s.redis_url, prefix=s.redis_prefix)
         self.directory = Directory()
         self.sessions = SessionBook(clock=self.clock)
-        self.tariffs: dict[str, CompiledTariff] = load_tariff_catalog(s.tariffs_path)
+        self.tariffs: dict[str, CompiledTariff] = TariffBook(load_tariff_catalog(s.tariffs_path), uow=self.uow)
         account_settings = load_account_settings()
         self.accounts = Accounts.from_settings(account_settings, data_dir=s.data_dir, uow=self.uow, clock=self.clock,
                                                sender=self.code_sender, notifier=self.notifier, alipay=self.alipay)

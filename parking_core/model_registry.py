@@ -8,6 +8,7 @@ MODEL_MODULES = (
     "parking_core.session_models",
     "parking_core.account_models",
     "billing.models",
+    "billing.tariff_versions",
 )
 
 

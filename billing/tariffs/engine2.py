@@ -112,7 +112,26 @@ def _pieces(rules: TariffRuleSet, pieces: list[tuple], *, large: bool, holder: b
             None if free else price(period, "occurrence_cap_fen"),
             f"{label}, first {first.minutes} min" if first else label,
         ))
-    return tuple(out)
+    return tuple(piece + (clear,) for piece, clear in zip(out, _clear_until(out)))
+
+
+def _clear_until(pieces: list[tuple]) -> list[int]:
+    """Per piece, how far (seconds from its day's midnight) a unit started in it may run with nothing to stop it:
+    up to the first hard split or piece that does not count. Lets the walk jump over boundaries at once."""
+    n = len(pieces)
+    out = []
+    for i in range(n):
+        reach, k, wraps = 0, i, 0
+        while True:
+            end, hard = pieces[k][0], pieces[k][10]
+            nxt = (k + 1) % n
+            if hard or not pieces[nxt][9] or wraps > 2:
+                break
+            if nxt == 0:
+                wraps += 1
+            k = nxt
+        out.append(NEVER if wraps > 2 else end + wraps * DAY)
+    return out
 
 
 def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | None) -> int:
@@ -136,7 +155,7 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
     if lines is not None:
         if ct.free_s and ct.free_lost:
             m = ct.free_s // 60
-            lines.append((f"{m} free min not granted: stay over {m} min", e, e, 0, 0, -2))
+            lines.append((f"no free {m} min: stay over {m} min", e, e, 0, 0, -2))
         elif free:
             lines.append((f"first {free // 60} min free", free_at, min(free_at + free, x), 0, 0, -2))
         if nev:
@@ -170,6 +189,7 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
     total = 0
     occ_key = None
     occ_fen = 0
+    seen: dict | None = {} if lines is None else None
     while t < x:
         if t >= we:
             total += window_fen
@@ -177,6 +197,31 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
             while t >= we:
                 we += DAY
                 window += 1
+            if seen is not None:
+                # Days repeat: a window that starts in the same state as an earlier one repeats its sequence,
+                # so whole cycles of windows that end before the exit are added by arithmetic.
+                ws = we - DAY
+                state = (t - ws, carry, first_left, fw_next if fw_next == NEVER else fw_next - ws,
+                         None if occ_key is None else occ_key - ws, occ_fen)
+                then = seen.get(state)
+                if then is None:
+                    seen[state] = (window, total)
+                else:
+                    cycle = window - then[0]
+                    cycles = (x - ws) // DAY // cycle
+                    if cycles:
+                        shift = cycles * cycle * DAY
+                        total += cycles * (total - then[1])
+                        t += shift
+                        we += shift
+                        window += cycles * cycle
+                        if fw_next != NEVER:
+                            fw_next += shift
+                        if occ_key is not None:
+                            occ_key += shift
+                        seen = None
+                        continue  # the shifted walk may already stand past the exit
+                    seen = None
         if t >= fw_next:
             first_left = first_s
             while t >= fw_next:
@@ -184,7 +229,7 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
         sod = t % DAY
         day0 = t - sod
         (end_sod, occ_off, occ_end_off, unit, rate, first_unit, first_rate, flat, label, counts, hard_end,
-         occ_cap, first_label) = pieces[piece_at[sod // 60]]
+         occ_cap, first_label, clear) = pieces[piece_at[sod // 60]]
         end = day0 + end_sod
         bound = end if end < fw_next else fw_next
         if not counts:
@@ -227,7 +272,10 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
             n = (lim - t - 1) // unit + 1
             nxt = t + n * unit
         fen = n * price
-        tn = nxt if nxt < bound else bound
+        if nxt > bound and nxt <= day0 + clear and nxt <= fw_next and lines is None:
+            tn = nxt  # nothing stops the unit between here and its end: jump, no carry to walk off
+        else:
+            tn = nxt if nxt < bound else bound
         if lines is not None:
             lines.append((first_label if in_first else label, t, tn, n, fen, window))
         if occ_cap is not None and fen:

@@ -322,3 +322,23 @@ def test_a_stay_split_at_a_restart_boundary_costs_its_parts(t, entered, before, 
     exited = split + after
     whole = engine_fee(t, entered, exited, vehicle)
     assert whole == engine_fee(t, entered, split, vehicle) + engine_fee(t, split, exited, vehicle)
+
+
+@settings(PROPERTY, max_examples=300)
+@given(rule_sets_v2().map(compile_tariff), entries | round_entries,
+       st.integers(0, 40 * 86400).map(lambda s: timedelta(seconds=s)), vehicles, st.booleans())
+def test_format_2_fee_jumping_over_repeating_days_agrees_with_the_day_by_day_receipt(t, entered, stay, vehicle, nev):
+    got = compute_fee(t, entered_at=entered, exited_at=entered + stay, vehicle=vehicle, new_energy=nev)
+    assert sum(line.fen for line in got.breakdown) == got.amount_fen
+
+
+def test_a_jump_over_repeating_days_that_lands_past_the_exit_adds_nothing_more():
+    # 1 fen per started 5 min in 00:25-00:26, a free flat period otherwise: one unit a day at 00:25. The flat
+    # night from 00:30 runs to 00:25 next day; jumping over repeating days once landed past the exit and
+    # priced a negative number of units (fee -2 for three days).
+    t = compile_tariff(TariffRuleSet.model_validate({
+        "format": 2, "id": "r", "version": 1, "name": "r", "unit_minutes": 5, "periods": [
+            {"label": "p0", "start": "00:25", "end": "00:26", "rate_fen": 1},
+            {"label": "p1", "start": "00:26", "end": "00:25", "flat_fen": 0}]}))
+    entered = datetime(2020, 1, 1, tzinfo=SHANGHAI)
+    assert [engine_fee(t, entered, entered + d * DAY) for d in range(1, 5)] == [1, 2, 3, 4]
