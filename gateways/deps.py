@@ -8,7 +8,8 @@ from fastapi import Depends, Request
 from gateways.bootstrap import Platform
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    """Async so FastAPI calls it on the event loop: a plain def costs every request a trip to the thread pool."""
     return request.app.state.platform
 
 
