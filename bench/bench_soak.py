@@ -94,7 +94,7 @@ def main() -> None:
         for args in (["db", "upgrade"], ["lots", "import", str(registry)]):
             subprocess.run(cli + args, env=env, check=True, capture_output=True)
         port = free_port()
-        serve = subprocess.Popen(cli + ["serve", "--port", str(port), "--workers", str(a.workers)], env=env,
+        serve = subprocess.Popen(cli + ["serve", "--port", str(port), "--dev", "--workers", str(a.workers)], env=env,
                                  stdout=(tmp / "serve.log").open("wb"), stderr=subprocess.STDOUT)
         sim = None
         try:

@@ -131,25 +131,45 @@ def lots_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, re
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="HTTP port"),
-    workers: int = typer.Option(1, min=1, max=32, help="ingest processes sharing the MQTT load (more than 1 needs REDIS_URL and MQTT_URL)"),
+    workers: int = typer.Option(1, min=1, max=32, help="ingest processes sharing the MQTT load (more than 1 needs REDIS_URL and MQTT_URL); a worker that dies is restarted"),
+    dev: bool = typer.Option(False, "--dev", envvar="PARKING_DEV", help="development mode: allow the demo's stand-ins (console codes and notices, embedded or open broker, generated keys)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Run the platform (MQTT ingest and HTTP gateways) with settings from the environment."""
+    """Run the platform (MQTT ingest and HTTP gateways) with settings from the environment.
+    Refuses to run on the demo's stand-ins unless started with --dev."""
+    from gateways.production import demo_parts
+    from parking_core.accounts import load_account_settings
+
     _logging(verbose)
     s = _settings()
-    extra = []
+    sender, notifier = _messaging()
+    try:
+        parts = demo_parts(s, load_account_settings(), sender, notifier)
+    except ParkingError as exc:
+        _fail(exc)
+    if parts and not dev:
+        _fail(ParkingError("parking serve refuses to run on demo parts: " + "; ".join(parts)
+                           + " (or start it with --dev, PARKING_DEV=1, for development)", field="--dev"))
+    for part in parts:
+        console.print(f"[bold yellow]DEVELOPMENT MODE[/] (--dev): {part}")
+    supervisor = None
     if workers > 1:
         if not (s.redis_url and s.mqtt_url):
             _fail(ParkingError("--workers above 1 shares live state and the broker: set REDIS_URL and MQTT_URL", field="--workers", value=workers))
-        import subprocess
+        from gateways.workers import IngestSupervisor
 
-        extra = [subprocess.Popen([sys.executable, "-m", "gateways.cli", "ingest", "--worker-id", str(i)]) for i in range(1, workers)]
+        supervisor = IngestSupervisor(workers - 1, verbose=verbose)
+    _run(s, host, port, follow=workers > 1, supervisor=supervisor, sender=sender, notifier=notifier)
+
+
+def _messaging():  # noqa: ANN202 - (CodeSender, Notifier)
+    """Codes and notices as the settings say (webhooks), else the console stand-ins."""
+    from gateways.messaging import load_messaging_settings, messaging_from_settings
+
     try:
-        _run(s, host, port, follow=workers > 1)
-    finally:
-        for proc in extra:
-            proc.terminate()
-            proc.wait(10)
+        return messaging_from_settings(load_messaging_settings())
+    except ParkingError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -158,24 +178,28 @@ def ingest(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run one MQTT ingest worker without HTTP; workers split the load by shared subscription."""
+    import signal
+
     from gateways.bootstrap import Platform
 
     _logging(verbose)
     s = _settings()
     if not (s.redis_url and s.mqtt_url):
         _fail(ParkingError("an ingest worker shares live state and the broker with the others: set REDIS_URL and MQTT_URL", field="REDIS_URL"))
-    platform = Platform(s.model_copy(update={"mqtt_client_id": f"{s.mqtt_client_id}-{worker_id}"}))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    sender, notifier = _messaging()  # billing in this worker notifies drivers too
+    platform = Platform(s.model_copy(update={"mqtt_client_id": f"{s.mqtt_client_id}-{worker_id}"}), worker_id=worker_id,
+                        code_sender=sender, notifier=notifier)
     try:
         platform.start()
         import gc
 
-        gc.freeze()  # start-up objects live for the whole run: keep full collections from pausing requests
-        if follow:  # other workers ingest too: their changes reach this process's stream over MQTT
-            platform.follow_availability()
+        gc.freeze()  # start-up objects live for the whole run
     except ParkingError as exc:
         platform.stop()
         _fail(exc)
-    stop = threading.Event()
+    console.print(f"ingest worker {worker_id} running (MQTT client {s.mqtt_client_id}-{worker_id})")
     try:
         while not stop.wait(1.0):
             pass
@@ -221,7 +245,7 @@ def _demo_settings(s: Settings) -> Settings:
 
 
 def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: float = 0.0, seed: int = 1, follow: bool = False,
-         local_alipay: bool = False, sock=None) -> None:  # noqa: ANN001 - socket.socket
+         local_alipay: bool = False, supervisor=None, sock=None, sender=None, notifier=None) -> None:  # noqa: ANN001
     """Start everything on `sock` (bound here when not given); any start-up failure is one line
     naming the setting or the port, and exit status 2."""
     import uvicorn
@@ -235,7 +259,8 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
         sock = _listen(s, host, port)
     try:
         with named_failures(s):
-            platform = Platform(s)
+            messaging = {k: v for k, v in (("code_sender", sender), ("notifier", notifier)) if v is not None}
+            platform = Platform(s, supervisor=supervisor, **messaging)
     except ParkingError as exc:
         sock.close()
         _fail(exc)
@@ -264,6 +289,8 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
             gc.freeze()  # start-up objects live for the whole run: keep full collections from pausing requests
             if follow:  # other workers ingest too: their changes reach this process's stream over MQTT
                 platform.follow_availability()
+            if supervisor is not None:
+                supervisor.start()
     except ParkingError as exc:
         platform.stop()
         if gateway is not None:
@@ -271,6 +298,9 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
         sock.close()
         _fail(exc)
     stop = threading.Event()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a service manager's stop: shut down as on Ctrl-C
     sim_thread = None
     if city is not None and rate > 0:
         from sensors.simulator import run_simulation
@@ -298,6 +328,8 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
         stop.set()
         server.should_exit = True
         web.join(5)
+        if supervisor is not None:
+            supervisor.stop()
         platform.stop()
         if gateway is not None:
             gateway.stop()

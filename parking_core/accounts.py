@@ -41,7 +41,7 @@ from parking_core.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from parking_core.notify import CodeSender, Notifier
+from parking_core.notify import CodeSender, Notifier, mask_phone
 from parking_core.plates import Plate, normalize_plate, validate_plate
 
 log = logging.getLogger("parking.accounts")
@@ -152,10 +152,6 @@ def normalize_phone(raw: str) -> str:
         raise InvalidInput(f"phone: {raw!r} is not a mainland mobile number (11 digits: 1, then 3-9, then 9 digits)",
                            field="phone", value=raw)
     return digits
-
-
-def mask_phone(phone: str) -> str:
-    return f"{phone[:3]}****{phone[-4:]}"
 
 
 @dataclass(frozen=True)

@@ -63,12 +63,17 @@ class RecordingSender:
 
 
 
+def mask_phone(phone: str) -> str:
+    """138****8000: enough for a person to recognise, not enough to use (what logs may hold)."""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
 class ConsoleSender(RecordingSender):
     """Prints the code, so the demo can sign in without an SMS provider; never use it where strangers have phones."""
 
     def send_code(self, phone: str, code: str, *, expires_at: datetime) -> None:
         line = f"[parking] sign-in code for {phone}: {code} (valid until {expires_at.isoformat(timespec='seconds')})"
-        log.info("sign-in code sent to %s", phone)
+        log.info("sign-in code sent to %s", mask_phone(phone))
         print(line, flush=True)
         super().send_code(phone, code, expires_at=expires_at)  # the demo's scripted driver reads it back
 
@@ -100,5 +105,5 @@ class RecordingNotifier:
 
 __all__ = [
     "CodeSender", "ConsoleNotifier", "ConsoleSender", "DriverNotice", "Notifier", "RecordingNotifier",
-    "RecordingSender", "SentCode",
+    "RecordingSender", "SentCode", "mask_phone",
 ]

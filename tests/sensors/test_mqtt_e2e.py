@@ -137,7 +137,7 @@ def _city(n_lots=10, berths=10) -> dict:
 
 def _serve(env: dict, port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "gateways.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "gateways.cli", "serve", "--port", str(port), "--dev"],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 

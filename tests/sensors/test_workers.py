@@ -59,7 +59,7 @@ class Serve:
     def __init__(self, env: dict, log: Path, *args: str) -> None:
         self.port = free_port()
         self.log = log.open("wb")
-        self.proc = subprocess.Popen(parking_cmd() + ["serve", "--port", str(self.port), *args], env=env,
+        self.proc = subprocess.Popen(parking_cmd() + ["serve", "--port", str(self.port), "--dev", *args], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
     def health(self) -> dict:
