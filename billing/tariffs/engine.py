@@ -287,7 +287,7 @@ def _explain(ct: CompiledTariff, entered_at: datetime, exited_at: datetime, vehi
     else:
         raw = []
         if ct.free_s and ct.free_lost:
-            raw.append((f"{free_min} free min not granted: stay over {free_min} min", e, e, 0, 0, 0))
+            raw.append((f"no free {free_min} min: stay over {free_min} min", e, e, 0, 0, 0))
         elif ct.free_s:
             raw.append((f"first {free_min} min free", e, e + ct.free_s, 0, 0, 0))
         start = e if ct.free_lost else e + ct.free_s
@@ -296,7 +296,7 @@ def _explain(ct: CompiledTariff, entered_at: datetime, exited_at: datetime, vehi
             discount = amount - amount * ct.nev_keep_percent // 100
             raw.append((f"new-energy discount {100 - ct.nev_keep_percent}%", e, x, 0, -discount, -1))
     return [
-        BreakdownLine(label, _wall(start, offset), _wall(min(end, x), offset), units, fen)
+        BreakdownLine(fit(label), _wall(start, offset), _wall(min(end, x), offset), units, fen)
         for label, start, end, units, fen in _merge(raw)
     ]
 

@@ -228,7 +228,7 @@ def test_breakdown_of_a_night_crossing_midnight_is_one_line():
 def test_breakdown_shows_lost_free_minutes_and_new_energy_concessions():
     got = compute_fee(example("nantong_onstreet"), entered_at=at(1, 10), exited_at=at(1, 12, 10), new_energy=True)
     assert [(line.label, line.units, line.fen) for line in got.breakdown] == [
-        ("15 free min not granted: stay over 15 min", 0, 0),
+        ("no free 15 min: stay over 15 min", 0, 0),
         ("day, new-energy free", 4, 0),
         ("day", 1, 150),
     ]

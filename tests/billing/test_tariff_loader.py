@@ -150,3 +150,50 @@ def test_load_tariff_wants_exactly_one():
     with pytest.raises(InvalidInput) as err:
         load_tariff([GOOD])
     assert err.value.message.startswith("tariff: expected one rule set (a mapping), got list")
+
+
+V2 = GOOD | {"format": 2}
+
+
+@pytest.mark.parametrize(("change", "field", "text"), [
+    ({"format": 3}, "format", "3 is not one of 1 or 2"),
+    ({"periods": [period(rate_fen=1, restart_units=True)]}, "periods[0].restart_units",
+     "True needs \"format\": 2 (this rule set is format 1)"),
+    ({"periods": [period(rate_fen=1, occurrence_cap_fen=500)]}, "periods[0].occurrence_cap_fen",
+     "500 needs \"format\": 2"),
+    # a large-vehicle cap without a small one is named before the format (the period's own check runs first)
+    ({"periods": [period(rate_fen=1, large={"occurrence_cap_fen": 500})]}, "periods[0].large.occurrence_cap_fen",
+     "500 is set but the period has no occurrence_cap_fen"),
+    ({"periods": [period(rate_fen=1, pass_free=True)]}, "periods[0].pass_free", "True needs \"format\": 2"),
+    ({"counting": "chargeable_time"}, "counting", "'chargeable_time' needs \"format\": 2"),
+    ({"periods": [period(rate_fen=1, first_rate_fen=2)], "first_window": {"minutes": 60, "unit_minutes": 60,
+                                                                          "per": "rolling_24h"}},
+     "first_window.per", "'rolling_24h' needs \"format\": 2"),
+])
+def test_format_2_rules_in_a_format_1_rule_set_are_named(change, field, text):
+    err = rejected([GOOD | change])
+    assert err.field == f"tariffs[0].{field}"
+    assert f"tariffs[0].{field}: {text}" in err.message and err.message.endswith("(tariff 'flat-rate')")
+
+
+@pytest.mark.parametrize(("change", "field", "text"), [
+    ({"counting": "minutes"}, "counting", "'minutes' is not one of 'clock' or 'chargeable_time'"),
+    ({"allowance_order": ["first_window", "new_energy"]}, "allowance_order",
+     "['first_window', 'new_energy']: first_window must come last"),
+    ({"allowance_order": ["new_energy", "new_energy"]}, "allowance_order", "'new_energy' is listed 2 times"),
+    ({"allowance_order": ["coupon"]}, "allowance_order[0]", "'coupon' is not one of"),
+    ({"periods": [period(flat_fen=300, occurrence_cap_fen=500)]}, "periods[0].occurrence_cap_fen",
+     "500 does not apply to a flat period"),
+    ({"periods": [period(rate_fen=100, occurrence_cap_fen=500, large={"occurrence_cap_fen": 400})]},
+     "periods[0].large.occurrence_cap_fen", "400 is below the small-vehicle occurrence_cap_fen 500"),
+    ({"periods": [period(rate_fen=100, occurrence_cap_fen=-1)]}, "periods[0].occurrence_cap_fen", "-1 is below 0"),
+    ({"periods": [period(rate_fen=100, restart_units="yes")]}, "periods[0].restart_units",
+     "'yes' is not true or false"),
+    ({"periods": [period(rate_fen=1, first_rate_fen=2)], "first_window": {"minutes": 60, "unit_minutes": 60,
+                                                                          "per": "week"}},
+     "first_window.per", "'week' is not one of 'stay', 'rolling_24h' or 'calendar_day'"),
+])
+def test_format_2_mistakes_are_named_by_tariff_rule_and_field(change, field, text):
+    err = rejected([V2 | change])
+    assert err.field == f"tariffs[0].{field}"
+    assert f"tariffs[0].{field}: {text}" in err.message and err.message.endswith("(tariff 'flat-rate')")

@@ -10,6 +10,13 @@ from tests.billing import example
 from tests.billing.make_v1_snapshot import OUT, V1, price
 
 CASES = json.loads(OUT.read_text())
+# The one receipt label renamed since the snapshot, so that every label fits a receipt's 40 characters (the fee,
+# times, units and fen of the line are unchanged).
+RENAMED = {"15 free min not granted: stay over 15 min": "no free 15 min: stay over 15 min"}
+
+
+def renamed(lines: list) -> list:
+    return [[RENAMED.get(line[0], line[0]), *line[1:]] for line in lines]
 
 
 @pytest.mark.parametrize("stem", V1)
@@ -21,7 +28,7 @@ def test_format_1_examples_price_and_itemise_as_before(stem):
     changed = []
     for case in cases:
         now = price(tariff, *case["stay"])
-        was = {k: case[k] for k in ("fen", "lines") if k in case}
+        was = {"fen": case["fen"], **({"lines": renamed(case["lines"])} if "lines" in case else {})}
         if {k: now[k] for k in was} != was:
             changed.append((case["stay"], was, now))
     assert not changed, f"{len(changed)} stays price differently, first: {changed[0]}"
