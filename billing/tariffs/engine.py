@@ -310,13 +310,14 @@ def _explain2(ct: CompiledTariff, e: int, x: int, offset: int, vehicle: str, new
     if pass_covered:
         raw.append(("pass: free periods not charged", e, e, 0, 0, -2))
     amount = fee2(ct, (v2.pass_prices if pass_covered else v2.prices)[vehicle], e, x, new_energy, raw)
+    merged = _merge(raw, keep_caps=True)
     if new_energy and ct.nev_keep_percent != 100 and amount:
         discount = amount - amount * ct.nev_keep_percent // 100
-        raw.append((f"new-energy discount {100 - ct.nev_keep_percent}%", e, x, 0, -discount, -1))
+        merged.append((f"new-energy discount {100 - ct.nev_keep_percent}%", e, x, 0, -discount, -1))
     tags = window_tags(ct, e, x)
     out = []
-    for label, start, end, units, fen, window in _merge(raw, keep_caps=True):
-        tag = tags.get(window) if isinstance(window, int) else None
+    for label, start, end, units, fen, window in merged:
+        tag = tags.get(window if isinstance(window, int) else window[1] if window[0] == "cap" else None)
         out.append(BreakdownLine(fit(label, tag or ""), _wall(start, offset), _wall(min(end, x), offset), units, fen))
     return out
 
@@ -326,19 +327,20 @@ def _merge(raw: list[tuple], keep_caps: bool = False) -> list[tuple]:
     merged: list[list] = []
     caps: dict[object, list] = {}
     for label, start, end, units, fen, window in raw:
-        if keep_caps and isinstance(window, tuple):  # one line per cap applied: an occurrence's, a window's
+        if keep_caps and isinstance(window, tuple):  # one line per cap applied (an occurrence's, a window's), last
             if window in caps:
                 caps[window][4] += fen
             else:
                 caps[window] = [label, start, end, units, fen, window]
-                merged.append(caps[window])
             continue
         last = merged[-1] if merged else None
         if last and last[0] == label and last[2] == start and last[5] == window and units:
             last[2], last[3], last[4] = end, last[3] + units, last[4] + fen
         else:
             merged.append([label, start, end, units, fen, window])
-    return [tuple(line[:5]) if not keep_caps else tuple(line) for line in merged]
+    if keep_caps:
+        return [tuple(line) for line in merged + sorted(caps.values(), key=lambda line: line[1])]
+    return [tuple(line[:5]) for line in merged]
 
 
 def _wall(local_seconds: int, offset: int) -> datetime:

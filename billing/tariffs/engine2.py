@@ -190,6 +190,8 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
     occ_key = None
     occ_fen = 0
     seen: dict | None = {} if lines is None else None
+    carry_label = ""
+    gap = False
     while t < x:
         if t >= we:
             total += window_fen
@@ -234,6 +236,7 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
         bound = end if end < fw_next else fw_next
         if not counts:
             t = bound
+            gap = True
             if hard_end and t == end:
                 carry = 0
             continue
@@ -241,6 +244,9 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
             step = bound - t
             if carry < step:
                 step = carry
+            if lines is not None and (label != carry_label or gap):
+                # the rest of a unit started earlier, in another period or after uncounted time: shown, not charged
+                lines.append((f"{carry_label} (continued)", t, t + step, 0, 0, window))
             t += step
             carry -= step
             if first_left:
@@ -306,6 +312,9 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
         t = tn
         if hard_end and t == end:
             carry = 0
+        if lines is not None:
+            carry_label = first_label if in_first else label
+            gap = False
     return total + window_fen
 
 

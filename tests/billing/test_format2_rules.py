@@ -95,6 +95,11 @@ def test_4_hours_counted_on_chargeable_time_only():
     assert (fee(clock, at(1, 7, 30), at(1, 8, 40)), fee(chargeable, at(1, 7, 30), at(1, 8, 40))) == (200, 500)
     assert fee(chargeable, at(1, 19, 30), at(2, 8, 30)) == 500  # exactly the first hour's 60 chargeable minutes
     assert fee(chargeable, at(1, 20), at(2, 8)) == 0            # twelve hours, none chargeable
+    # the receipt shows where the first hour went on in the morning, at no charge of its own
+    assert lines(chargeable, at(1, 19, 30), at(2, 8, 40)) == [
+        ("day, first 60 min", at(1, 19, 30), at(1, 20), 1, 500),
+        ("day, first 60 min (continued)", at(2, 8), at(2, 8, 30), 0, 0),
+        ("day", at(2, 8, 30), at(2, 8, 40), 1, 200)]
 
 
 def test_5_new_energy_free_time_comes_before_the_first_hour():
@@ -134,8 +139,8 @@ def test_6_receipts_show_each_window_each_cap_and_fit_40_characters():
         ("05-01: 白天 day rate for a Class-1 street…", 800),
         ("05-01: night", 400),
         ("05-02: night", 800),
-        ("night cap 5.00 CNY", -700),
         ("05-02: 白天 day rate for a Class-1 street…", 400),
+        ("night cap 5.00 CNY", -700),                       # deductions after the charges, one per cap applied
     ]
     # every priced line lies inside one period: none crosses 08:00 or 20:00
     for b in got:
