@@ -75,7 +75,7 @@ class Gazetteer:
         if not nq:
             return []
         city = next((c for c in self._cities if c in nq), None)  # "南通人民路": Nantong's, not Suzhou's
-        bare = nq.replace(city, "", 1).removesuffix("市") if city else nq
+        bare = (nq.replace(city, "", 1).removeprefix("市") if city else nq) or nq  # "苏州": the city's own places
         out = []
         for place, names in self._names:
             best = 0
@@ -89,7 +89,9 @@ class Gazetteer:
                 elif len(n) >= 2 and n in nq:
                     best = max(best, 40)  # "苏州观前街停车" still finds 观前街
             if best and city:
-                best += 10 if place.city == city else -30
+                if place.city != city:
+                    continue  # "南通人民路" is not Suzhou's
+                best += 10
             if best > 0:
                 out.append((best, place))
         out.sort(key=lambda sp: (-sp[0], KIND_ORDER.get(sp[1].kind, 9), len(sp[1].name), sp[1].name))

@@ -118,3 +118,27 @@ def test_signs_in_gcj02(api, monkeypatch):
     gcj = TestClient(client.app).get("/v1/signs/renmin-rd-north", params={"coord": "gcj02"}).json()
     assert (gcj["lat"], gcj["lon"]) == from_wgs84(plain["lat"], plain["lon"], "gcj02")
     assert gcj["lots"] == plain["lots"]
+
+
+def test_map_config_offline_by_default(api):
+    _, client = api()
+    assert client.get("/v1/map").json() == {"coord": "wgs84", "layers": []}
+
+
+def test_map_config_with_an_xyz_basemap_in_gcj02(api):
+    _, client = api(PARKING_BASEMAP_URL="https://wprd0{s}.is.autonavi.com/appmaptile?style=7&x={x}&y={y}&z={z}",
+                    PARKING_BASEMAP_COORD="gcj02", PARKING_BASEMAP_SUBDOMAINS="1234", PARKING_BASEMAP_ATTRIBUTION="© AutoNavi")
+    body = client.get("/v1/map").json()
+    assert body["coord"] == "gcj02"
+    assert body["layers"] == [{"url": "https://wprd0{s}.is.autonavi.com/appmaptile?style=7&x={x}&y={y}&z={z}",
+                               "subdomains": "1234", "attribution": "© AutoNavi", "max_zoom": 18}]
+
+
+def test_map_config_with_a_tianditu_key(api):
+    key = "0123456789abcdef0123456789abcdef"
+    _, client = api(PARKING_TIANDITU_KEY=key)
+    body = client.get("/v1/map").json()
+    assert body["coord"] == "wgs84"  # CGCS2000: WGS-84 to within centimetres
+    assert [layer["url"].split("/")[3] for layer in body["layers"]] == ["vec_w", "cva_w"]  # streets, then their names
+    assert all(layer["url"].endswith("tk=" + key) and layer["subdomains"] == "01234567" for layer in body["layers"])
+    assert "天地图" in body["layers"][0]["attribution"]
