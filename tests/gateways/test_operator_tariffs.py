@@ -131,3 +131,21 @@ def test_guidance_quotes_the_version_in_force_at_arrival(op):
 
     assert price(30) == 400   # arrives 10:30, before version 2: 30 free min kept, then 2 started hours x 200
     assert price(90) == 500   # arrives 11:30 under version 2: 400 + 100
+
+
+def test_another_worker_sees_a_published_version_after_its_refresh_interval(op):
+    from billing.tariffs.versions import TariffBook
+
+    platform, client = op
+    clock = [0.0]
+    other = TariffBook(dict(platform.tariffs), uow=platform.uow, refresh_s=5, monotonic=lambda: clock[0])
+    later = at(platform, 2)
+    assert other.in_force("suzhou-offstreet", later).version == 1      # reads the (empty) table now
+    r = client.post("/v1/operator/tariffs", json={"rules": SUZHOU_V2, "effective_from": at(platform, 1).isoformat()},
+                    headers=OPERATOR)
+    assert r.status_code == 201
+    clock[0] = 4.9
+    assert other.in_force("suzhou-offstreet", later).version == 1      # within the interval: not read again
+    clock[0] = 5.1
+    assert other.in_force("suzhou-offstreet", later).version == 2
+    assert other.in_force("suzhou-offstreet", at(platform, 0.5)).version == 1  # stays begun before it: version 1
