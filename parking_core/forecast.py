@@ -455,6 +455,7 @@ class Forecaster:
                     self._refresh(due, now)
                 for lot_id in stale:
                     self._relearn(lot_id)
+                    time.sleep(0)
             except Exception:  # a database outage: answers go on without (new) history; asked again, retried
                 log.exception("forecast learning failed for %d lots", len(cold) + len(due) + len(stale))
                 time.sleep(WORKER_RETRY_S)
@@ -470,6 +471,7 @@ class Forecaster:
             series = self._first_read(rows, now)
             with self._lock:
                 self._series.setdefault(lot_id, series)
+            time.sleep(0)  # let a waiting request thread have the GIL between lots
 
     def _relearn(self, lot_id: str) -> None:
         with self._lock:
