@@ -140,18 +140,21 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
     free = 0 if ct.free_lost else ct.free_s
     nev = ct.nev_free_s if new_energy else 0
     # where each allowance starts: in the listed order one after another, the unlisted from the entry
-    chain = e
     free_at = nev_at = e
-    if c2.free_first:
-        if c2.free_chained:
-            free_at, chain = chain, chain + free
-        if c2.nev_chained:
+    if free or nev:
+        chain = e
+        if c2.free_first:
+            if c2.free_chained:
+                free_at, chain = chain, chain + free
+            if c2.nev_chained:
+                nev_at, chain = chain, chain + nev
+        else:
             nev_at, chain = chain, chain + nev
+            free_at, chain = chain, chain + free
+        fs = chain if c2.first_chained else e
+        start = max(chain, free_at + free, nev_at + nev)
     else:
-        nev_at, chain = chain, chain + nev
-        free_at, chain = chain, chain + free
-    fs = chain if c2.first_chained else e
-    start = max(chain, free_at + free, nev_at + nev)
+        fs = start = e
     if lines is not None:
         if ct.free_s and ct.free_lost:
             m = ct.free_s // 60
