@@ -87,8 +87,23 @@ function markerStyle(lot) {
   };
 }
 
+// Only a live status carries a free count: an unknown or closed lot is never shown as free (or full).
+function isLive(lot) {
+  return lot.status === "spacesAvailable" || lot.status === "almostFull" || lot.status === "full";
+}
+
+function countText(lot) {
+  if (!isLive(lot)) return `–/${lot.total}`;
+  return `${lot.free}/${lot.total}`;
+}
+
+function knownText(lot) {
+  return lot.berths_known != null ? ` (${lot.berths_known} berths reporting)` : "";
+}
+
 function describe(lot) {
-  return `${lot.name}: ${lot.free}/${lot.total} free, ${STATUS_TEXT[lot.status] || lot.status}`;
+  if (!isLive(lot)) return `${lot.name}: ${STATUS_TEXT[lot.status] || lot.status}, ${lot.total} spaces`;
+  return `${lot.name}: ${lot.free}/${lot.total} free, ${STATUS_TEXT[lot.status] || lot.status}${knownText(lot)}`;
 }
 
 function popupNode(lot) {
@@ -98,7 +113,8 @@ function popupNode(lot) {
   title.textContent = lot.name;
   const body = document.createElement("span");
   const updated = lot.updated_at ? new Date(lot.updated_at).toLocaleTimeString() : "never";
-  body.textContent = `${lot.free} of ${lot.total} free · ${STATUS_TEXT[lot.status] || lot.status} · ${lot.district} · updated ${updated}`;
+  const count = isLive(lot) ? `${lot.free} of ${lot.total} free${knownText(lot)}` : `${lot.total} spaces`;
+  body.textContent = `${count} · ${STATUS_TEXT[lot.status] || lot.status} · ${lot.district} · updated ${updated}`;
   div.append(title, body);
   return div;
 }
@@ -200,13 +216,15 @@ function drawDistricts(outlines) {
 }
 
 function renderSummary() {
-  let free = 0, total = 0, full = 0;
+  let free = 0, total = 0, full = 0, noData = 0;
   for (const lot of lots.values()) {
+    if (lot.status === "unknown") noData += 1;
+    if (!isLive(lot)) continue; // spaces of lots without fresh data are neither free nor taken
     free += lot.free; total += lot.total;
     if (lot.status === "full") full += 1;
   }
   document.getElementById("summary").textContent =
-    `${lots.size} car parks · ${free.toLocaleString()} of ${total.toLocaleString()} spaces free · ${full} full`;
+    `${lots.size} car parks · ${free.toLocaleString()} of ${total.toLocaleString()} spaces free · ${full} full · ${noData} no data`;
 }
 
 // ---- live updates --------------------------------------------------------------------------
@@ -267,7 +285,8 @@ function fillRow(row, lot, extra) {
   name.title = `${lot.name} (${lot.id}, ${lot.district})`;
   const free = document.createElement("span");
   free.className = "free";
-  free.textContent = `${lot.free}/${lot.total}`;
+  free.textContent = countText(lot);
+  if (!isLive(lot)) free.title = STATUS_TEXT[lot.status] || lot.status;
   row.append(dot, name, free);
   const meta = extra !== undefined ? extra : row.dataset.meta;
   if (meta) {
@@ -368,6 +387,7 @@ function suggestionMeta(item, lot, from) {
   const d = item.distance_m ?? metres(from, lot);
   const parts = [d < 1000 ? `${Math.round(d)} m` : `${(d / 1000).toFixed(1)} km`];
   if (item.predicted_free_at_arrival != null) parts.push(`~${item.predicted_free_at_arrival} on arrival`);
+  if (item.stale || lot.status === "unknown") parts.push("no fresh data");
   return parts.join(" · ");
 }
 
