@@ -52,6 +52,7 @@ WORKER_CHUNK = 50  # lots per first-read query
 LATE_ROWS = timedelta(hours=1)  # a refresh also looks this far before its last read, for rows logged late
 WORKER_IDLE_S = 30.0
 WORKER_RETRY_S = 5.0  # pause after a failed read, so a database outage is not hammered
+LEARN_SHARE = 0.25  # the learner rests between lots so it holds the GIL at most this share of the time
 
 log = logging.getLogger("parking.forecast")
 
@@ -325,8 +326,9 @@ class Forecaster:
     and its basis says the history is still loading."""
 
     def __init__(self, load: Loader | None = None, *, refresh_s: float = 300.0, window_days: int = 28,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, learn_share: float = LEARN_SHARE) -> None:
         self._load = load
+        self.learn_share = learn_share
         self.refresh_s = refresh_s
         self.window_days = window_days
         self._monotonic = monotonic
@@ -454,11 +456,16 @@ class Forecaster:
                 if due:
                     self._refresh(due, now)
                 for lot_id in stale:
+                    t = time.perf_counter()
                     self._relearn(lot_id)
-                    time.sleep(0)
+                    self._rest(time.perf_counter() - t)
             except Exception:  # a database outage: answers go on without (new) history; asked again, retried
                 log.exception("forecast learning failed for %d lots", len(cold) + len(due) + len(stale))
                 time.sleep(WORKER_RETRY_S)
+
+    def _rest(self, worked_s: float) -> None:
+        """Sleep so learning takes at most `learn_share` of the time: requests in this process share its GIL."""
+        time.sleep(worked_s * (1 - self.learn_share) / self.learn_share if 0 < self.learn_share < 1 else 0)
 
     def _read_first(self, lot_ids: list[str], now: datetime) -> None:
         lot_ids = [i for i in lot_ids if i not in self._series]
@@ -468,10 +475,11 @@ class Forecaster:
         for row in self._load(lot_ids, now - timedelta(days=self.window_days), 0):
             by_lot[row[1]].append(row)
         for lot_id, rows in by_lot.items():
+            t = time.perf_counter()
             series = self._first_read(rows, now)
             with self._lock:
                 self._series.setdefault(lot_id, series)
-            time.sleep(0)  # let a waiting request thread have the GIL between lots
+            self._rest(time.perf_counter() - t)
 
     def _relearn(self, lot_id: str) -> None:
         with self._lock:
