@@ -60,6 +60,14 @@ def check_transition(old: str, new: str) -> None:
         raise InvalidTransition(f"order status {old!r} cannot become {new!r} (allowed: {allowed})", field="status", value=new)
 
 
+def _qr_only(db: Session, order: Order) -> bool:
+    """The order is `paying` because of a QR code, not a withholding charge Alipay may still complete."""
+    from billing.models import PaymentAttempt
+
+    return db.scalar(select(PaymentAttempt.id).where(PaymentAttempt.order_id == order.id, PaymentAttempt.kind == "withholding",
+                                                     PaymentAttempt.status == "pending").limit(1)) is None
+
+
 def move(db: Session, order: Order, new: str, *, actor: str, reason: str, at: datetime) -> None:
     """Change an order's state after checking the transition, with an audit line."""
     check_transition(order.status, new)
@@ -123,6 +131,7 @@ class OrderBook:
     directory: Directory
     tariffs: dict[str, CompiledTariff]
     due: timedelta = timedelta(days=30)
+    charge_due: Callable[[], None] = lambda: None  # told (after commit) when an order is ready to charge: wakes the payment worker
 
     # -- hooks (inside the session's transaction) -----------------------------------------------
     def create_for(self, db: Session, stay: ParkingSession) -> None:
@@ -141,6 +150,7 @@ class OrderBook:
             order.status, order.paid_at = "paid", now
         elif order.review is None and owner is not None:
             order.next_charge_at = now
+            after_commit(db, self.charge_due)
         elif owner is None:
             order.failure_reason = "no account holds this plate: pay by plate at the next entry or in the app"
         db.add(order)
@@ -167,6 +177,7 @@ class OrderBook:
                 move(db, order, "paid", actor="system", reason="corrected stay costs nothing more", at=now)
             elif order.status == "unpaid" and priced.problem is None and order.account_id is not None:
                 order.next_charge_at = now
+                after_commit(db, self.charge_due)
             return
         if priced.amount_fen == order.amount_fen and priced.problem is None:
             audit(db, order, "system", "recompute", "stay corrected: amount unchanged", now)
@@ -214,6 +225,8 @@ class OrderBook:
             order = lock_order(uow.session, order_id)
             if order.paid_fen:
                 raise Conflict(f"order {order_id} has {order.paid_fen} fen paid: refund it instead", field="status", value=order.status)
+            if order.status == "paying" and _qr_only(uow.session, order):  # a QR code awaits the scan: withdraw it first
+                move(uow.session, order, "unpaid", actor=actor, reason=f"QR code withdrawn: {reason}", at=self.clock())
             move(uow.session, order, "void", actor=actor, reason=reason, at=self.clock())
             order.next_charge_at = None
             uow.commit()

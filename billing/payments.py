@@ -84,12 +84,34 @@ def record_payment(db: Session, order: Order, attempt: PaymentAttempt, *, trade_
     return payment
 
 
+def live_qr(db: Session, order: Order, now: datetime, *, amount_fen: int | None = None) -> PaymentAttempt | None:
+    """The order's QR trade that a driver may still scan (pending, code issued, younger than QR_VALID)."""
+    where = [PaymentAttempt.order_id == order.id, PaymentAttempt.kind == "qr", PaymentAttempt.status == "pending",
+             PaymentAttempt.qr_code.is_not(None), PaymentAttempt.created_at > now - QR_VALID]
+    if amount_fen is not None:
+        where.append(PaymentAttempt.amount_fen == amount_fen)
+    return db.scalars(select(PaymentAttempt).where(*where).order_by(PaymentAttempt.id.desc())).first()
+
+
+def charging(db: Session, order: Order) -> bool:
+    """A withholding charge of this order is with Alipay: the order's `paying` is the worker's, not a QR code's."""
+    return db.scalar(select(PaymentAttempt.id).where(PaymentAttempt.order_id == order.id, PaymentAttempt.kind == "withholding",
+                                                     PaymentAttempt.status == "pending").limit(1)) is not None
+
+
 def fail_attempt(db: Session, order: Order, attempt: PaymentAttempt, *, reason: str, now: datetime, status: str = "failed",
                  retry_at: datetime | None = None, notifier: Notifier | None = None) -> bool:
-    """A pending attempt that will not be paid; a withholding charge puts its order back to unpaid (True)."""
+    """A pending attempt that will not be paid; a withholding charge puts its order back to unpaid (True), and so
+    does a QR trade Alipay closed or never saw scanned, unless a newer QR code is still waiting."""
     if attempt.status != "pending":
         return False
     attempt.status, attempt.failure_reason, attempt.next_query_at, attempt.updated_at = status, reason, None, now
+    if attempt.kind == "qr" and order.status == "paying":
+        db.flush()
+        if live_qr(db, order, now) is None and not charging(db, order):
+            move(db, order, "unpaid", actor="alipay", reason=f"QR code {attempt.out_trade_no} not paid: {reason}", at=now)
+            return True
+        return False
     if attempt.kind != "withholding" or order.status != "paying":
         return False
     move(db, order, "unpaid", actor="alipay", reason=reason, at=now)
@@ -112,6 +134,9 @@ def settle(db: Session, order: Order, attempt: PaymentAttempt, *, trade_status: 
     if trade_status == "TRADE_CLOSED":
         fail_attempt(db, order, attempt, reason="Alipay closed the trade unpaid", now=now, status="closed", notifier=notifier)
         return "closed"
+    if attempt.kind == "qr" and attempt.created_at <= now - QR_VALID:  # its code lapsed unscanned: the order is owed again
+        fail_attempt(db, order, attempt, reason=f"QR code not paid within {QR_VALID}", now=now, status="expired", notifier=notifier)
+        return "expired"
     return "waiting"
 
 
@@ -178,17 +203,15 @@ class Payments:
             db = uow.session
             order = self.orders.owned(db, order_id, account_id, lock=True)
             owed = order.amount_fen - order.paid_fen
-            if order.status not in OPEN or owed <= 0 or order.review is not None:
+            by_qr = order.status == "paying" and not charging(db, order)  # its QR code awaits the scan (or just lapsed)
+            if (order.status not in OPEN and not by_qr) or owed <= 0 or order.review is not None:
                 why = "a charge is in progress" if order.status == "paying" else "it awaits an operator" if order.review else "nothing is owed"
                 raise Conflict(f"order {order_id} is {order.status}: {why}", field="status", value=order.status)
             if order.account_id is None:
                 audit(db, order, account_id, "claim", "the plate's holder pays an order of nobody's", now)
                 order.account_id = account_id
             order.next_charge_at = None  # the driver pays by QR; the worker must not charge it as well
-            attempt = db.scalars(select(PaymentAttempt).where(
-                PaymentAttempt.order_id == order.id, PaymentAttempt.kind == "qr", PaymentAttempt.status == "pending",
-                PaymentAttempt.amount_fen == owed, PaymentAttempt.qr_code.is_not(None),
-                PaymentAttempt.created_at > now - QR_VALID)).first()
+            attempt = live_qr(db, order, now, amount_fen=owed)
             if attempt is None:
                 attempt = new_attempt(db, order, kind="qr", amount_fen=owed, now=now, query_at=now + max(self.query_after, QR_VALID))
             subject, out_trade_no, code = subject_of(order), attempt.out_trade_no, attempt.qr_code
@@ -204,8 +227,10 @@ class Payments:
                 uow.commit()
             raise
         with self.uow() as uow:
-            _, attempt = lock_attempt(uow.session, out_trade_no)
+            order, attempt = lock_attempt(uow.session, out_trade_no)
             attempt.qr_code, attempt.updated_at = result.qr_code, self.clock()
+            if order.status in OPEN and attempt.status == "pending":  # issued and awaiting the scan: paying, as the driver sees it
+                move(uow.session, order, "paying", actor=account_id, reason=f"QR code {out_trade_no} issued", at=attempt.updated_at)
             uow.commit()
         return QrCode(order_id, out_trade_no, result.qr_code, owed)
 

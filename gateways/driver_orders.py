@@ -149,7 +149,9 @@ def my_order(order_id: str, account_id: CurrentAccount, billing: BillingDep, pla
     **MINE, 409: {"model": ErrorBody, "description": "nothing to pay, or a charge is in progress"},
     503: {"model": ErrorBody, "description": "Alipay not configured or unreachable"}})
 def pay_order(order_id: str, account_id: CurrentAccount, billing: BillingDep) -> QrPay:
-    """A QR code to pay an unpaid order with Alipay; the order turns paid when Alipay's notification arrives."""
+    """A QR code to pay an unpaid order with Alipay. The order is `paying` while the code awaits the scan (asking
+    again returns the same code), `paid` when Alipay's notification arrives, and `unpaid` again when Alipay closes
+    the trade or the code lapses unscanned (2 hours)."""
     qr = billing.payments.pay_by_qr(account_id, order_id)
     return QrPay(order_id=qr.order_id, out_trade_no=qr.out_trade_no, qr_code=qr.qr_code, amount_fen=qr.amount_fen)
 

@@ -15,7 +15,7 @@ from parking_core.db import UnitOfWork
 
 @pytest.fixture
 def qr(billing_env):
-    """An env and an unpaid order (400 fen) with a QR trade waiting, whose notifications we forge or sign."""
+    """An env and an order (400 fen) `paying` by a QR trade that waits for the scan, whose notifications we forge or sign."""
     env = billing_env()
     driver = env.driver("苏E12345", agreement=False)
     order = env.stay("苏E12345", minutes=150)
@@ -75,7 +75,7 @@ def test_the_same_notification_ten_times_and_trade_finished_record_one_payment(q
 def test_anything_else_is_answered_failure_and_changes_nothing(qr, alipay_keys, tamper, why):
     env, order, out_trade_no = qr
     assert post(env, tamper(env, alipay_keys, out_trade_no)) == "failure", why
-    assert (env.order(order.id).status, env.payments(), notifications(env)) == ("unpaid", [], 0)
+    assert (env.order(order.id).status, env.payments(), notifications(env)) == ("paying", [], 0)
 
 
 def test_success_is_answered_only_after_the_commit(qr, alipay_keys, monkeypatch):
@@ -89,7 +89,7 @@ def test_success_is_answered_only_after_the_commit(qr, alipay_keys, monkeypatch)
     monkeypatch.setattr(UnitOfWork, "commit", broken)
     assert post(env, form) == "failure"
     monkeypatch.setattr(UnitOfWork, "commit", real)
-    assert (env.order(order.id).status, env.payments(), notifications(env)) == ("unpaid", [], 0)
+    assert (env.order(order.id).status, env.payments(), notifications(env)) == ("paying", [], 0)
     assert post(env, form) == "success"  # Alipay's retry, same notify_id
     assert len(env.payments(order.id)) == 1
 
