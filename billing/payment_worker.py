@@ -32,6 +32,7 @@ from billing.orders import after_commit, move, subject_of, write_lock
 from billing.payments import fail_attempt, lock_attempt, new_attempt, settle
 from billing.refunds import Refunds
 from parking_core.accounts import agreement_of
+from parking_core.clock import local
 from parking_core.db import UnitOfWork
 from parking_core.notify import Notifier
 
@@ -193,7 +194,7 @@ class PaymentWorker:
             return
         notifier, account_id, owed = self.notifier, order.account_id, order.amount_fen - order.paid_fen
         data = {"order_id": order.id, "amount_fen": owed, "due_at": order.due_at.isoformat(), "reason": order.failure_reason}
-        message = f"parking at {order.lot_id} cost {owed} fen; pay it in the app before {data['due_at']}"
+        message = f"parking at {order.lot_id} cost {owed} fen; pay it in the app before {local(order.due_at):%Y-%m-%d %H:%M} (Shanghai)"
         after_commit(db, lambda: notifier.notify(account_id, "unpaid_order", message, data))
 
     # -- pending attempts ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from billing.alipay.notify import NotificationRejected, verify_notification
 from billing.models import AlipayNotificationRecord, Order, Payment, PaymentAttempt
 from billing.orders import OPEN, OrderBook, after_commit, audit, kept, lock_order, move, subject_of
 from billing.refunds import confirm_refund
+from parking_core.clock import local
 from parking_core.db import UnitOfWork
 from parking_core.errors import Conflict, DependencyUnavailable
 from parking_core.notify import Notifier
@@ -119,8 +120,9 @@ def fail_attempt(db: Session, order: Order, attempt: PaymentAttempt, *, reason: 
     if notifier is not None and order.account_id is not None and retry_at is None:
         account_id, owed = order.account_id, order.amount_fen - order.paid_fen
         data = {"order_id": order.id, "amount_fen": owed, "due_at": order.due_at.isoformat(), "reason": reason}
+        due = f"{local(order.due_at):%Y-%m-%d %H:%M}"  # people read Shanghai time
         after_commit(db, lambda: notifier.notify(account_id, "unpaid_order", f"could not charge {owed} fen for parking ({reason}); "
-                                                 f"pay it in the app before {data['due_at']}", data))
+                                                 f"pay it in the app before {due} (Shanghai)", data))
     return True
 
 

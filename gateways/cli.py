@@ -70,9 +70,9 @@ def _listen(s: Settings, host: str, port: int, *, broker: bool = True):  # noqa:
 
 
 def _logging(verbose: bool) -> None:
-    from rich.logging import RichHandler
+    from gateways.console import log_handler
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[log_handler(console)])
     for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

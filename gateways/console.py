@@ -1,13 +1,32 @@
-"""What the terminal shows while the platform runs: a live line of ingest counters (rich)."""
+"""What the terminal shows while the platform runs: a live line of ingest counters and the log (rich).
+
+Every time on the terminal is Shanghai time with its offset, whatever the host's TZ says: the sign-in
+code's expiry, the orders and the log lines must read alike.
+"""
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from rich.console import Console
 from rich.live import Live
+from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
+
+from parking_core.clock import SHANGHAI
+
+
+def log_time(when: datetime) -> Text:
+    """A log line's time in Shanghai; `when` is what logging gives, naive in the host's zone."""
+    return Text(datetime.fromtimestamp(when.timestamp(), SHANGHAI).strftime("[%Y-%m-%d %H:%M:%S%z]"))
+
+
+def log_handler(console: Console) -> RichHandler:
+    """The log on the terminal, its times in Shanghai time."""
+    return RichHandler(console=console, show_path=False, log_time_format=log_time)
 
 
 def _table(platform, rate: float) -> Table:

@@ -12,6 +12,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from parking_core.clock import local
+
 log = logging.getLogger("parking.notify")
 
 
@@ -72,7 +74,7 @@ class ConsoleSender(RecordingSender):
     """Prints the code, so the demo can sign in without an SMS provider; never use it where strangers have phones."""
 
     def send_code(self, phone: str, code: str, *, expires_at: datetime) -> None:
-        line = f"[parking] sign-in code for {phone}: {code} (valid until {expires_at.isoformat(timespec='seconds')})"
+        line = f"[parking] sign-in code for {phone}: {code} (valid until {local(expires_at).isoformat(timespec='seconds')})"
         log.info("sign-in code sent to %s", mask_phone(phone))
         print(line, flush=True)
         super().send_code(phone, code, expires_at=expires_at)  # the demo's scripted driver reads it back
