@@ -118,20 +118,19 @@ def install_billing(platform: Any, *, alipay: AlipayClient | None = FROM_PLATFOR
         alipay = getattr(platform, "alipay", None) or getattr(accounts, "alipay", None)
     notifier = notifier or getattr(accounts, "notifier", None) or ConsoleNotifier()
     query_after = timedelta(seconds=settings.query_after_s)
-    orders = OrderBook(uow=platform.uow, clock=platform.clock, directory=platform.directory, tariffs=platform.tariffs,
-                       due=timedelta(days=settings.due_days))
     refunds = Refunds(uow=platform.uow, clock=platform.clock, alipay=alipay, notifier=notifier, retry_after=query_after)
-    payments = Payments(uow=platform.uow, clock=platform.clock, orders=orders, alipay=alipay, notifier=notifier,
-                        query_after=query_after)
     worker = PaymentWorker(uow=platform.uow, clock=platform.clock, alipay=alipay, refunds=refunds, notifier=notifier,
                            query_after=query_after, max_tries=settings.max_tries, poll_s=settings.poll_s,
                            sweep_every_s=settings.arrears_sweep_s, threads=settings.threads)
+    orders = OrderBook(uow=platform.uow, clock=platform.clock, directory=platform.directory, tariffs=platform.tariffs,
+                       due=timedelta(days=settings.due_days), charge_due=worker.wake)  # woken only when there is a charge to make
+    payments = Payments(uow=platform.uow, clock=platform.clock, orders=orders, alipay=alipay, notifier=notifier,
+                        query_after=query_after)
     at_entry = ArrearsAtEntry(clock=platform.clock, publish=platform._publish, topic_prefix=platform.settings.topic_prefix,
                               notifier=notifier)
     billing = Billing(settings, orders, payments, refunds, worker, at_entry, alipay)
     book = platform.sessions
-    for hooks, hook in ((book.on_closed, orders.create_for), (book.on_corrected, orders.recompute_for), (book.on_opened, at_entry),
-                        (platform.after_sessions_commit, worker.wake)):
+    for hooks, hook in ((book.on_closed, orders.create_for), (book.on_corrected, orders.recompute_for), (book.on_opened, at_entry)):
         hooks.append(hook)
         billing._undo.append(lambda hooks=hooks, hook=hook: hooks.remove(hook))
     factory = platform.session_factory

@@ -5,12 +5,13 @@ Nothing connects at import; `Platform.start()` connects, `stop()` lets go, in re
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from parking_core.availability import Availability, AvailabilityRules
 from billing.alipay.client import AlipayClient
@@ -31,6 +32,8 @@ from parking_core.settings import Settings
 from sensors.broker import EmbeddedBroker
 from sensors.mqtt import MqttIngest, MqttTarget, Publisher
 from sensors.pipeline import IngestPipeline
+from sensors.worker_status import WorkerBoard
+from gateways.workers import IngestSupervisor
 
 log = logging.getLogger("parking")
 
@@ -44,10 +47,11 @@ class Platform:
     event_listeners: list[Callable[[Sequence[DeviceEvent]], None]] = field(default_factory=list)
     publish_sink: Callable[[str, bytes, bool], None] | None = None  # tests: capture instead of MQTT
     availability_listeners: list[Callable[[str, Availability], None]] = field(default_factory=list)
-    after_sessions_commit: list[Callable[[], None]] = field(default_factory=list)  # e.g. wake the payment worker
     code_sender: CodeSender = field(default_factory=ConsoleSender)  # an SMS provider in production
     notifier: Notifier = field(default_factory=ConsoleNotifier)  # driver notices: unpaid orders, arrears, disputes
     alipay: AlipayClient | None = None  # None: no agreement signing or charging (billing may build it from AlipaySettings.from_env())
+    worker_id: int = 0  # this process's number among the ingest workers (0: the one that serves HTTP)
+    supervisor: IngestSupervisor | None = None  # `serve --workers N`: the other ingest processes, kept running
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -68,6 +72,7 @@ class Platform:
         self.pipeline: IngestPipeline | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self.worker_board: WorkerBoard | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
@@ -95,21 +100,23 @@ class Platform:
         if self.publisher is not None:
             self.publisher(topic, payload, retain)
 
-    def _on_events(self, events: Sequence[DeviceEvent]) -> None:
-        self.record_sessions(events)
+    def _on_events(self, session: Session, events: Sequence[DeviceEvent]) -> None:
+        """Inside the ingest's transaction: stays (and, through billing's hooks, orders) commit
+        with the event log, so a batch that fails leaves neither half-written."""
+        self.apply_sessions(session, events)
         for listener in self.event_listeners:
             listener(events)
 
-    def record_sessions(self, events: Sequence[DeviceEvent]) -> None:
-        """Open and close parking sessions (and, through billing's hooks, orders) in one transaction."""
+    def apply_sessions(self, session: Session, events: Sequence[DeviceEvent]) -> None:
         relevant = [e for e in events if isinstance(e, (PassageReported, BerthReported))]
-        if not relevant:
-            return
+        if relevant:
+            self.sessions.apply(session, relevant)
+
+    def record_sessions(self, events: Sequence[DeviceEvent]) -> None:
+        """Open and close parking sessions (and orders) for these events in a transaction of their own."""
         with self.uow() as uow:
-            self.sessions.apply(uow.session, relevant)
+            self.apply_sessions(uow.session, events)
             uow.commit()
-        for action in self.after_sessions_commit:
-            action()
 
     def _on_availability(self, lot_id: str, a: Availability) -> None:
         for listener in self.availability_listeners:
@@ -146,6 +153,10 @@ class Platform:
                 shared_group="parking" if self.mqtt_target.v5 else None,
                 batch_size=s.ingest_batch_size, flush_ms=s.ingest_flush_ms,
             ).start()
+            if s.redis_url:
+                self.worker_board = WorkerBoard(s.redis_url, s.redis_prefix, report_s=s.worker_report_s)
+                if self.supervisor is not None:
+                    self.worker_board.forget()
             self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
             self._ticker.start()
         return self
@@ -156,6 +167,48 @@ class Platform:
                 self.pipeline.tick(self.settings.heartbeat_timeout_s)
             except Exception:  # keep ticking; the log says what broke
                 log.exception("tick failed")
+            self._report_worker()
+
+    def ingest_status(self) -> dict:
+        """This process's ingest: running, connected, how far behind, what it did."""
+        ingest, stats = self.ingest, self.pipeline.stats if self.pipeline else None
+        status = {"worker": self.worker_id, "pid": os.getpid(), "running": bool(ingest and ingest.alive()),
+                  "connected": bool(ingest and ingest.connected.is_set()),
+                  "lag_s": ingest.lag_s() if ingest else 0.0, "queued": ingest.queued() if ingest else 0,
+                  "batch_failures": ingest.failures if ingest else 0}
+        if stats is not None:
+            status.update(stats.as_dict())
+            status["internal_errors"] = stats.reasons.get("internal error", 0)
+        return status
+
+    def _report_worker(self) -> None:
+        if self.worker_board is None:
+            return
+        try:
+            self.worker_board.report(self.worker_id, self.ingest_status())
+        except Exception as exc:  # Redis away: /healthz says so through live state; keep ingesting
+            log.warning("worker %d could not report its status: %s", self.worker_id, exc.__class__.__name__)
+
+    def workers_status(self) -> list[dict]:
+        """Every ingest worker as /healthz shows it: reports from Redis merged with the supervisor's view."""
+        if self.worker_board is None:
+            return [{**self.ingest_status(), "alive": bool(self.ingest and self.ingest.alive())}] if self.ingest else []
+        try:
+            reports = self.worker_board.read()
+        except Exception as exc:
+            return [{"worker": "all", "alive": False, "error": f"worker reports unreadable: {exc.__class__.__name__}"}]
+        expected = {0} | {w["id"] for w in self.supervisor.status()} if self.supervisor else set(reports)
+        procs = {w["id"]: w for w in self.supervisor.status()} if self.supervisor else {}
+        out = []
+        for wid in sorted(expected):
+            entry = {"worker": wid, **reports.get(wid, {"alive": False, "error": "no report yet"})}
+            if wid == 0 and self.ingest is not None:
+                entry.update(self.ingest_status(), alive=self.ingest.alive())
+            if wid in procs:
+                entry.update(pid=procs[wid]["pid"], restarts=procs[wid]["restarts"], last_exit_code=procs[wid]["last_exit_code"])
+                entry["alive"] = entry["alive"] and procs[wid]["running"]
+            out.append(entry)
+        return out
 
     def follow_availability(self) -> None:
         """Hear every lot's availability from the broker, so changes other worker processes
@@ -199,6 +252,12 @@ class Platform:
             self._follower.loop_stop()
         if self._ticker:
             self._ticker.join(5)
+        if self.worker_board is not None:
+            try:
+                self.worker_board.report(self.worker_id, {**self.ingest_status(), "running": False})
+            except Exception:
+                pass
+            self.worker_board.close()
         if self.ingest:
             self.ingest.stop()
         if self.publisher:

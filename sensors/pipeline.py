@@ -84,7 +84,6 @@ class IngestPipeline:
         rules: AvailabilityRules | None = None,  # every availability rule; default: these ratios and the default timeout
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_events: Callable[[Session, Sequence[DeviceEvent]], None] | None = None,
-        after_commit: Callable[[Sequence[DeviceEvent]], None] | None = None,
         on_availability: Callable[[str, Availability], None] | None = None,
         max_retry_wait_s: float = 5.0,
     ) -> None:
@@ -97,7 +96,6 @@ class IngestPipeline:
         self.rules = rules or AvailabilityRules(almost_full_ratio=almost_full_ratio)
         self.clock = clock
         self.on_events = on_events  # runs in the event log's transaction (stays, orders)
-        self.after_commit = after_commit  # runs once that transaction committed (wake the payment worker)
         self.on_availability = on_availability
         self.stats = IngestStats()
         self._last_published: dict[str, tuple[int, int, str]] = {}
@@ -243,8 +241,6 @@ class IngestPipeline:
             if self.on_events is not None and (fresh := [e for e in fresh if isinstance(e, STAY_EVENTS)]):
                 self.on_events(uow.session, fresh)
             uow.commit()
-        if self.after_commit is not None and events:
-            self.after_commit(events)
 
     # -- time-driven work ------------------------------------------------------------
     def tick(self, heartbeat_timeout_s: float | None = None) -> set[str]:

@@ -3,6 +3,7 @@ learns the outcome from the answer, the notification or a query; failures leave 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -158,14 +159,14 @@ def test_without_alipay_orders_are_kept_and_nothing_is_charged(billing_env):
 
 def test_installing_again_replaces_billing_and_stopping_takes_the_hooks_off(billing_env):
     env = billing_env()
-    book, after = env.platform.sessions, env.platform.after_sessions_commit
-    counts = (len(book.on_opened), len(book.on_closed), len(book.on_corrected), len(after))
+    book = env.platform.sessions
+    counts = (len(book.on_opened), len(book.on_closed), len(book.on_corrected))
     again = install_billing(env.platform, alipay=env.billing.alipay, notifier=env.notices, start_worker=False,
                             settings=env.billing.settings)
     env.billing = again
-    assert (len(book.on_opened), len(book.on_closed), len(book.on_corrected), len(after)) == counts
+    assert (len(book.on_opened), len(book.on_closed), len(book.on_corrected)) == counts
     again.stop()
-    assert (len(book.on_opened), len(book.on_closed), len(book.on_corrected), len(after)) == tuple(c - 1 for c in counts)
+    assert (len(book.on_opened), len(book.on_closed), len(book.on_corrected)) == tuple(c - 1 for c in counts)
     assert env.platform.billing is None
 
 
@@ -176,3 +177,21 @@ def test_the_sweep_takes_every_overdue_order_in_batches(billing_env):
     env.clock.advance(days=31)
     assert env.billing.worker.run_once()["arrears"] == 5
     assert {env.order(o.id).status for o in orders} == {"arrears"}
+
+
+def test_the_payment_worker_is_woken_only_by_orders_to_charge(billing_env):
+    """Street traffic (berth reports, passages of unregistered cars) gives the worker nothing to
+    do and never wakes it; the exit of a car whose holder can be charged does."""
+    from tests.factories import berth_msg, passage_msg
+
+    env = billing_env()
+    wake = env.billing.worker._wake
+    wake.clear()
+    now = env.clock()
+    for i in range(200):
+        env.platform.pipeline.process([berth_msg("S1", f"b{i % 4 + 1}", i % 2 == 0, i + 1, now - timedelta(seconds=300 - i))])
+    env.stay("苏E99999")  # nobody holds this plate: an unpaid order, nothing to charge
+    assert not wake.is_set()
+    driver = env.driver("苏E12345")
+    env.stay(driver.plate)
+    assert wake.is_set()
