@@ -9,7 +9,7 @@ from gateways import lots_list, pages, stream
 from gateways import opendata, signs
 from gateways import arrears_notice, driver_orders, operator_billing, payments
 from gateways import operator_tariffs
-from gateways import guidance, places
+from gateways import guidance, metrics, places
 from gateways.bootstrap import Platform
 from gateways.caching import CachingMiddleware
 from gateways.errors import install_error_handlers
@@ -42,6 +42,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(arrears_notice.router)
     app.include_router(guidance.router)
     app.include_router(places.router)
+    metrics.install(app, platform)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_env())
     app.add_middleware(OpenDataCors)  # outside the rate limit: preflights are free, a 429 is readable
     app.add_middleware(CachingMiddleware)  # outermost: 429s and errors get no-store too

@@ -179,6 +179,7 @@ class Platform:
         if stats is not None:
             status.update(stats.as_dict())
             status["internal_errors"] = stats.reasons.get("internal error", 0)
+            status["reasons"] = dict(stats.reasons)
         return status
 
     def _report_worker(self) -> None:
@@ -197,12 +198,12 @@ class Platform:
             reports = self.worker_board.read()
         except Exception as exc:
             return [{"worker": "all", "alive": False, "error": f"worker reports unreadable: {exc.__class__.__name__}"}]
-        expected = {0} | {w["id"] for w in self.supervisor.status()} if self.supervisor else set(reports)
         procs = {w["id"]: w for w in self.supervisor.status()} if self.supervisor else {}
+        expected = ({self.worker_id} if self.ingest is not None else set()) | (set(procs) if self.supervisor else set(reports))
         out = []
         for wid in sorted(expected):
             entry = {"worker": wid, **reports.get(wid, {"alive": False, "error": "no report yet"})}
-            if wid == 0 and self.ingest is not None:
+            if wid == self.worker_id and self.ingest is not None:
                 entry.update(self.ingest_status(), alive=self.ingest.alive())
             if wid in procs:
                 entry.update(pid=procs[wid]["pid"], restarts=procs[wid]["restarts"], last_exit_code=procs[wid]["last_exit_code"])
