@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from geopy.distance import great_circle
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parking_core.coords import from_wgs84
 from parking_core.errors import ConfigError
@@ -206,3 +208,21 @@ def test_bad_map_settings_stop_start_up_naming_them(env, value, words):
     with pytest.raises(ConfigError) as err:
         load_settings(**{env: value})
     assert str(err.value).startswith(f"{env}={value!r}") and words in str(err.value)
+
+
+_parts = st.lists(st.sampled_from(["{z}", "{x}", "{y}", "{-y}", "{s}", "{r}", "tiles", "/", "?", "&", "=", "style=7", "a.png"]), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_parts, st.sampled_from(["http://", "https://", "ftp://", ""]), st.sampled_from(["", "{foo}", "{"]))
+def test_a_tile_template_is_accepted_exactly_when_leaflet_can_fill_it(parts, scheme, extra):
+    url = f"{scheme}tiles.example/{''.join(parts)}{extra}"
+    fillable = (scheme in ("http://", "https://") and not extra and {"{z}", "{x}"} <= set(parts)
+                and bool({"{y}", "{-y}"} & set(parts)))
+    try:
+        load_settings(PARKING_BASEMAP_URL=url)
+        accepted = True
+    except ConfigError as err:
+        accepted = False
+        assert str(err).startswith("PARKING_BASEMAP_URL:") and url not in str(err)
+    assert accepted == fillable, url
