@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import islice
 
 from fastapi import APIRouter, Query
 
@@ -35,17 +36,19 @@ def nearby(
 ) -> dict:
     """Car parks within the radius, nearest first, with their live availability."""
     lat, lon = wgs84_in(coord, lat, lon)  # distances are measured in WGS-84
-    found = platform.directory.within(lat, lon, radius_m)
-    distance = {info.id: d for d, info in found}
+    found = platform.directory.nearest(lat, lon, radius_m)  # lazy: exact distances only for the lots taken
     rules = AvailabilityRules.from_settings(platform.settings)
-    out = []
-    # one reader, chunked, so a dense centre costs a few round trips to live state, not hundreds
-    for info, a in read_availability(platform.directory.lots, platform.live, list(distance), platform.clock(), rules):
-        if a.free < min_free:
-            continue
-        out.append(NearbyLot(distance_m=round(distance[info.id], 1), **_fields(info, a)))
-        if len(out) >= limit:
-            break
+    now, out = platform.clock(), []
+    # live state is read only for lots that may be returned: `limit` of them, or chunks while min_free filters
+    chunk = limit if min_free == 0 else max(limit, 50)
+    while len(out) < limit and (batch := list(islice(found, chunk))):
+        distance = {info.id: d for d, info in batch}
+        for info, a in read_availability(platform.directory.lots, platform.live, list(distance), now, rules):
+            if a.free < min_free:
+                continue
+            out.append(NearbyLot(distance_m=round(distance[info.id], 1), **_fields(info, a)))
+            if len(out) >= limit:
+                break
     return coord_out(coord, {"lots": out})
 
 
