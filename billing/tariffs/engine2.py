@@ -45,7 +45,7 @@ class Compiled2:
     """The format-2 parts of a compiled tariff."""
 
     __slots__ = ("free_chained", "nev_chained", "first_chained", "first_per", "first_unit_s", "chargeable",
-                 "prices", "pass_prices", "has_pass_free", "first_label_min", "free_first")
+                 "prices", "pass_prices", "has_pass_free", "first_label_min", "free_first", "calendar")
 
     def __init__(self, rules: TariffRuleSet, pieces: list[tuple], large_cap: int | None) -> None:
         order = rules.allowance_order
@@ -59,6 +59,8 @@ class Compiled2:
         self.first_unit_s = first.unit_minutes * 60 if first else 0
         self.first_label_min = first.minutes if first else 0
         self.chargeable = rules.counting == "chargeable_time"
+        # the windows a receipt names: the cap's, or without a cap those the first window starts again in
+        self.calendar = rules.cap_mode == "calendar_day" if rules.cap_fen is not None else self.first_per == 2
         self.has_pass_free = any(p.pass_free for p in rules.periods)
         self.prices = {
             "small": Prices2(_pieces(rules, pieces, large=False, holder=False), rules.cap_fen),
@@ -185,7 +187,7 @@ def fee2(ct, prices: Prices2, e: int, x: int, new_energy: bool, lines: list | No
         first_left = first_s - used if used < first_s else 0
     else:
         first_left = 0
-    calendar = ct.calendar
+    calendar = c2.calendar
     we = e - e % DAY + DAY if calendar else e + DAY
     window = 0
     window_fen = 0
@@ -341,7 +343,7 @@ def window_tags(ct, e: int, x: int) -> dict[int, str]:
     """Window number -> a short tag, when the stay spans several cap or first-window windows (else empty)."""
     if ct.rules.cap_fen is None and ct.v2.first_per == 0:
         return {}
-    calendar = ct.calendar
+    calendar = ct.v2.calendar
     we = e - e % DAY + DAY if calendar else e + DAY
     count = 1 + max(0, -(-(x - we) // DAY))
     if count <= 1:
