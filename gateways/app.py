@@ -10,6 +10,7 @@ from gateways import opendata, signs
 from gateways import arrears_notice, driver_orders, operator_billing, payments
 from gateways import operator_tariffs
 from gateways import guidance, metrics, places
+from gateways.body_limit import BodyLimitMiddleware
 from gateways.bootstrap import Platform
 from gateways.caching import CachingMiddleware
 from gateways.errors import install_error_handlers
@@ -45,5 +46,6 @@ def create_app(platform: Platform) -> FastAPI:
     metrics.install(app, platform)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_env())
     app.add_middleware(OpenDataCors)  # outside the rate limit: preflights are free, a 429 is readable
-    app.add_middleware(CachingMiddleware)  # outermost: 429s and errors get no-store too
+    app.add_middleware(CachingMiddleware)  # 429s and errors get no-store too
+    app.add_middleware(BodyLimitMiddleware)  # outermost: an oversized body is refused before anything reads it
     return app

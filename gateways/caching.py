@@ -29,7 +29,7 @@ class CachingMiddleware:
             await self.app(scope, receive, send)
             return
         request_headers = Headers(scope=scope)
-        policy = self.policy(scope["path"], private="authorization" in request_headers)
+        policy = self.policy(scope["path"], private="authorization" in request_headers or "x-operator-key" in request_headers)
         if_none_match = request_headers.get("if-none-match")
         held: Message | None = None
         passing = False
@@ -80,7 +80,9 @@ class CachingMiddleware:
         """Cache-Control for a successful GET of this path."""
         if path.startswith(NO_STORE):
             return "no-store"
-        audience = "private, " if private else ""  # an authorised answer never goes in a shared cache
+        if private:  # an answer for one driver or operator: never in a shared cache, nor kept on disk
+            return "private, no-store"
+        audience = ""
         if path.startswith(STATIC):
             return f"{audience}max-age={self.static_max_age}"
         return f"{audience}max-age={self.live_max_age}"

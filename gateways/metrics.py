@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
-from starlette.middleware.base import BaseHTTPMiddleware
 
 from parking_core.availability import AvailabilityRules, read_availability
 
@@ -82,22 +81,30 @@ class PlatformCollector:
         return g
 
 
-class MetricsMiddleware(BaseHTTPMiddleware):
-    """Request latency by method, route template and status class."""
+class MetricsMiddleware:
+    """Request latency by method, route template and status class (plain ASGI: bodies pass untouched)."""
 
     def __init__(self, app, registry: CollectorRegistry) -> None:  # noqa: ANN001
-        super().__init__(app)
+        self.app = app
         self.latency = Histogram("parking_http_request_duration_seconds", "HTTP request latency",
                                  ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=registry)
 
-    async def dispatch(self, request: Request, call_next):  # noqa: ANN201
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        if not template.startswith("/v1/stream"):  # a stream's duration is not a latency
-            self.latency.labels(request.method, template, f"{response.status_code // 100}xx").observe(time.perf_counter() - start)
-        return response
+        status = [500]
+
+        async def send_noting(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                template = getattr(scope.get("route"), "path", "unmatched")
+                if not template.startswith("/v1/stream"):  # a stream's duration is not a latency
+                    self.latency.labels(scope["method"], template, f"{status[0] // 100}xx").observe(time.perf_counter() - start)
+            await send(message)
+
+        await self.app(scope, receive, send_noting)
 
 
 def install(app, platform) -> None:  # noqa: ANN001

@@ -1,16 +1,18 @@
 """Per-client rate limits: a token bucket per client for requests, a cap on open streams.
 
-A client is its API key (header `X-API-Key`) when it sends one, else its IP address. The
-key is not verified here, so a limit per key is a courtesy to integrators, not a defence;
-put the platform behind a proxy that sets the client address (uvicorn --proxy-headers)
-so clients behind it are told apart. Buckets live in process memory: with N processes a
-client may make N times the limit.
+A client is something it cannot forge: the signed-in driver (a valid Bearer token) or the
+operator (a valid X-Operator-Key), else its IP address. Behind a reverse proxy, list the
+proxy's addresses in PARKING_TRUSTED_PROXIES: then the address the proxy appends to
+X-Forwarded-For is the client's (the rightmost one not itself a trusted proxy); from anyone
+else that header is ignored. Buckets live in process memory: with N processes a client may
+make N times the limit.
 
 Streams: the live stream endpoint calls `acquire_stream(client)` before it starts and
 `release_stream(client)` when the client goes (or uses `async with limiter.stream(client)`).
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -18,15 +20,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from pydantic import Field, ValidationError
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from parking_core.errors import ConfigError, ParkingError, TooManyRequests
+from parking_core.errors import ParkingError, TooManyRequests
+from parking_core.settings import load_validated
 
-API_KEY_HEADER = "x-api-key"
-EXEMPT = ("/healthz", "/v1/payments/alipay/notify", "/v1/payments/alipay/agreement-notify")  # monitoring; Alipay retries for a day if refused
+EXEMPT = ("/healthz", "/metrics")  # monitoring must see the platform when it is busiest
 STREAM_RETRY_AFTER_S = 5
 MAX_CLIENTS = 100_000  # past this many buckets, full ones (idle clients) are forgotten
 
@@ -36,6 +38,21 @@ class RateLimitSettings(BaseSettings):
 
     per_minute: int = Field(default=600, alias="PARKING_RATE_LIMIT_PER_MIN", ge=0, description="0 turns the limit off")
     max_streams: int = Field(default=5, alias="PARKING_MAX_STREAMS_PER_CLIENT", ge=1)
+    trusted_proxies: str = Field(default="", alias="PARKING_TRUSTED_PROXIES", description="addresses or CIDRs, comma-separated")
+    max_body_bytes: int = Field(default=1 << 20, alias="PARKING_MAX_BODY_BYTES", ge=1024, description="larger request bodies get 413")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or network") from None
+        return v
+
+    def networks(self) -> tuple:
+        return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip())
 
 
 @dataclass
@@ -47,9 +64,11 @@ class _Bucket:
 class RateLimiter:
     """A token bucket per client (burst = the per-minute limit) and open-stream counts."""
 
-    def __init__(self, *, per_minute: int, max_streams: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, per_minute: int, max_streams: int, clock: Callable[[], float] = time.monotonic,
+                 trusted_proxies: tuple = ()) -> None:
         self.per_minute = per_minute
         self.max_streams = max_streams
+        self.trusted_proxies = trusted_proxies
         self.clock = clock
         self._rate = per_minute / 60.0  # tokens per second
         self._buckets: dict[str, _Bucket] = {}
@@ -59,15 +78,11 @@ class RateLimiter:
     @classmethod
     def from_env(cls) -> "RateLimiter":
         """Limits from PARKING_RATE_LIMIT_PER_MIN and PARKING_MAX_STREAMS_PER_CLIENT."""
-        try:
-            s = RateLimitSettings()
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            name = str(err["loc"][0])
-            known = RateLimitSettings.model_fields.get(name)
-            field = known.alias if known is not None and known.alias else name
-            raise ConfigError(f"{field}={err.get('input')!r}: {err['msg']}", field=field, value=err.get("input")) from None
-        return cls(per_minute=s.per_minute, max_streams=s.max_streams)
+        s = load_validated(RateLimitSettings, {})
+        return cls(per_minute=s.per_minute, max_streams=s.max_streams, trusted_proxies=s.networks())
+
+    def client_of(self, scope: Scope) -> str:
+        return client_of(scope, trusted_proxies=self.trusted_proxies)
 
     def check(self, client: str) -> None:
         """Take one token for a request, or raise TooManyRequests saying when to retry."""
@@ -128,13 +143,42 @@ class RateLimiter:
             self.release_stream(client)
 
 
-def client_of(scope: Scope) -> str:
-    """The client a limit applies to: `key:<api key>` if sent, else `ip:<address>`."""
-    for name, value in scope.get("headers", ()):
-        if name == API_KEY_HEADER.encode() and value:
-            return "key:" + value.decode("latin-1")
-    client = scope.get("client")
-    return "ip:" + (client[0] if client else "unknown")
+def client_of(scope: Scope, *, trusted_proxies: tuple = ()) -> str:
+    """The client a limit applies to: `driver:<account>` or `operator:<name>` when the request
+    carries valid credentials, else `ip:<address>` (through trusted proxies only)."""
+    headers = dict(scope.get("headers", ()))
+    platform = getattr(getattr(scope.get("app"), "state", None), "platform", None)
+    if platform is not None:
+        auth = headers.get(b"authorization", b"").decode("latin-1")
+        if auth[:7].lower() == "bearer " and auth[7:].strip():
+            try:
+                return "driver:" + platform.accounts.account_from_token(auth[7:].strip())
+            except ParkingError:
+                pass  # an invalid token is no identity: the address is
+        key = headers.get(b"x-operator-key")
+        if key and (name := platform.operator_keys.name_of(key.decode("latin-1"))) is not None:
+            return "operator:" + name
+    return "ip:" + address_of(scope, headers, trusted_proxies)
+
+
+def address_of(scope: Scope, headers: dict, trusted_proxies: tuple) -> str:
+    peer = scope.get("client")
+    address = peer[0] if peer else "unknown"
+    if not trusted_proxies or not _trusted(address, trusted_proxies):
+        return address
+    forwarded = [a.strip() for a in headers.get(b"x-forwarded-for", b"").decode("latin-1").split(",") if a.strip()]
+    for hop in reversed(forwarded):  # proxies append: the rightmost untrusted hop is who connected to them
+        if not _trusted(hop, trusted_proxies):
+            return hop
+    return forwarded[0] if forwarded else address
+
+
+def _trusted(address: str, networks: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 def limiter_of(app: object) -> RateLimiter:
@@ -147,7 +191,7 @@ def limiter_of(app: object) -> RateLimiter:
 
 
 class RateLimitMiddleware:
-    """Refuses a client's request past its limit with 429 and Retry-After; /healthz is exempt."""
+    """Refuses a client's request past its limit with 429 and Retry-After; /healthz and /metrics are exempt."""
 
     def __init__(self, app: ASGIApp, *, limiter: RateLimiter | None = None) -> None:
         self.app = app
@@ -161,7 +205,8 @@ class RateLimitMiddleware:
         if self.limiter is not None and getattr(fastapi_app.state, "rate_limiter", None) is None:
             fastapi_app.state.rate_limiter = self.limiter
         try:
-            limiter_of(fastapi_app).check(client_of(scope))
+            limiter = limiter_of(fastapi_app)
+            limiter.check(limiter.client_of(scope))
         except ParkingError as exc:  # rendered by the app's one error handler, Retry-After included
             handler = fastapi_app.exception_handlers.get(ParkingError)
             if handler is None:

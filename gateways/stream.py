@@ -19,7 +19,7 @@ from gateways.coords import CoordDep, wgs84_in
 from gateways.deps import PlatformDep
 from gateways.hub import Dropped, Hub, availability_event
 from gateways.lots_list import current
-from gateways.ratelimit import client_of, limiter_of
+from gateways.ratelimit import limiter_of
 from gateways.schemas import ErrorBody
 from parking_core.directory import Directory
 from parking_core.errors import InvalidInput, LotNotFound
@@ -94,7 +94,8 @@ async def stream(
 
 def _stream_slot(request: Request) -> Callable[[], None]:
     """Take one of the client's open-stream slots (429 when none is left); returns its release, safe to call twice."""
-    limiter, client = limiter_of(request.app), client_of(request.scope)
+    limiter = limiter_of(request.app)
+    client = limiter.client_of(request.scope)
     limiter.acquire_stream(client)
     held = [True]
 

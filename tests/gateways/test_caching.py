@@ -62,7 +62,7 @@ def test_errors_health_and_the_api_description_get_their_own_policy(api):
 def test_an_authorised_answer_is_private(api):
     _, client = api()
     r = client.get("/v1/lots/G1", headers={"Authorization": "Bearer x"})
-    assert r.headers["Cache-Control"] == "private, max-age=5"
+    assert r.headers["Cache-Control"] == "private, no-store"
 
 
 def _streaming_app() -> Starlette:

@@ -2,6 +2,8 @@
 open streams are capped per client."""
 from __future__ import annotations
 
+import ipaddress
+
 import anyio
 import pytest
 from fastapi.testclient import TestClient
@@ -48,8 +50,8 @@ def test_other_clients_are_not_affected(limited):
     assert client.get("/v1/lots/G1").status_code == 429
     elsewhere = TestClient(client.app, client=("10.1.2.3", 40000))
     assert elsewhere.get("/v1/lots/G1").status_code == 200
-    with_key = client.get("/v1/lots/G1", headers={"X-API-Key": "integrator-7"})
-    assert with_key.status_code == 200  # an API key is its own client, even from a limited address
+    forged = [client.get("/v1/lots/G1", headers={"X-API-Key": f"k{i}", "X-Forwarded-For": f"9.9.9.{i}"}).status_code for i in range(3)]
+    assert forged == [429, 429, 429]  # headers anyone can invent make no new client
 
 
 def test_the_bucket_refills(limited):
@@ -115,6 +117,55 @@ def test_a_stream_slot_is_given_back_however_the_stream_ends():
     limiter.acquire_stream("ip:1.1.1.1")
 
 
-def test_a_client_is_its_api_key_else_its_address():
-    assert client_of({"headers": [(b"x-api-key", b"k1")], "client": ("1.2.3.4", 1)}) == "key:k1"
-    assert client_of({"headers": [], "client": ("1.2.3.4", 1)}) == "ip:1.2.3.4"
+def test_a_client_is_its_address_and_x_forwarded_for_counts_only_through_trusted_proxies():
+    proxies = (ipaddress.ip_network("10.0.0.0/8"),)
+    forwarded = [(b"x-forwarded-for", b"6.6.6.6, 1.2.3.4, 10.0.0.7")]
+    assert client_of({"headers": [(b"x-api-key", b"k1")], "client": ("1.2.3.4", 1)}) == "ip:1.2.3.4"
+    assert client_of({"headers": forwarded, "client": ("5.5.5.5", 1)}, trusted_proxies=proxies) == "ip:5.5.5.5"  # not a proxy of ours
+    # through our proxies: the rightmost untrusted hop; what the client wrote before it is ignored
+    assert client_of({"headers": forwarded, "client": ("10.0.0.1", 1)}, trusted_proxies=proxies) == "ip:1.2.3.4"
+
+
+def test_signed_in_drivers_and_operators_are_limited_as_themselves_not_by_address(limited):
+    platform, client, _ = limited
+    platform.accounts.request_code("13900000001")
+    token = platform.accounts.sign_in("13900000001", platform.accounts.sender.last_code("13900000001")).access_token
+    for _ in range(3):
+        client.get("/v1/lots/G1")
+    assert client.get("/v1/lots/G1").status_code == 429  # the address is spent
+    signed = {"Authorization": f"Bearer {token}"}
+    assert [client.get("/v1/lots/G1", headers=signed).status_code for _ in range(4)] == [200, 200, 200, 429]
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert client.get("/v1/lots/G1", headers=bad).status_code == 429  # an invalid token is no identity
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(api):
+    from gateways.body_limit import BodyLimitMiddleware
+
+    _, client = api()
+    big = b'{"phone": "' + b"1" * (2 << 20) + b'"}'
+    r = client.post("/v1/auth/code", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+
+    async def endless(scope, receive, send):  # an app that would read a chunked body to the end
+        while (await receive()).get("more_body"):
+            pass
+
+    chunks = iter([{"type": "http.request", "body": b"x" * 600, "more_body": True}] * 3 + [{"type": "http.request", "body": b"", "more_body": False}])
+    sent = []
+
+    async def receive():
+        return next(chunks)
+
+    async def send(message):
+        sent.append(message)
+
+    anyio.run(BodyLimitMiddleware(endless, max_bytes=1024), {"type": "http", "headers": []}, receive, send)
+    assert sent[0]["status"] == 413
+
+
+def test_operator_and_driver_answers_are_never_kept_by_caches(api):
+    _, client = api()
+    r = client.get("/v1/lots/G1", headers={"X-Operator-Key": "whatever"})
+    assert r.headers["Cache-Control"] == "private, no-store"
+    assert client.get("/v1/lots/G1").headers["Cache-Control"].startswith("max-age=")

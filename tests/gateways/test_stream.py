@@ -2,6 +2,8 @@
 and `GET /v1/lots` (the whole city with live fields), over a real HTTP server."""
 from __future__ import annotations
 
+import ipaddress
+
 import asyncio
 import json
 import threading
@@ -51,6 +53,10 @@ class Events:
             state.append(data)
 
 
+def phone_ip(name: str) -> str:
+    return f"10.0.{sum(name.encode()) % 250}.{len(name)}"
+
+
 @pytest.fixture
 def served(make_platform):
     """start(**kw) -> (platform, app, base URL): a platform on the test's backend behind uvicorn."""
@@ -64,8 +70,9 @@ def served(make_platform):
 
 
 def open_stream(stack: ExitStack, base: str, *, app_key: str = "app-1", **params) -> Events:
-    """An open stream; `app_key` (X-API-Key) tells clients apart, each with its own stream slots."""
-    client = stack.enter_context(httpx.Client(base_url=base, timeout=httpx.Timeout(5.0), headers={"X-API-Key": app_key}))
+    """An open stream; `app_key` names the phone (its address, as a trusted proxy in front reports
+    it in X-Forwarded-For): each phone has its own stream slots."""
+    client = stack.enter_context(httpx.Client(base_url=base, timeout=httpx.Timeout(5.0), headers={"X-Forwarded-For": phone_ip(app_key)}))
     response = stack.enter_context(client.stream("GET", "/v1/stream", params=params))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -165,16 +172,16 @@ def test_a_client_that_leaves_is_forgotten_and_others_still_get_changes(served):
 
 def test_a_client_may_hold_only_so_many_streams_and_gets_a_slot_back_when_one_closes(served):
     platform, app, base = served()
-    app.state.rate_limiter = RateLimiter(per_minute=600, max_streams=2)
+    app.state.rate_limiter = RateLimiter(per_minute=600, max_streams=2, trusted_proxies=(ipaddress.ip_network("127.0.0.1"),))
     with ExitStack() as stack:
         held = [open_stream(stack, base, lots="S1", app_key="greedy") for _ in range(2)]
         for events in held:
             events.until_ready()
-        third = httpx.get(f"{base}/v1/stream", params={"lots": "S1"}, headers={"X-API-Key": "greedy"})
+        third = httpx.get(f"{base}/v1/stream", params={"lots": "S1"}, headers={"X-Forwarded-For": phone_ip("greedy")})
         assert third.status_code == 429 and third.json()["code"] == "too_many_requests"
         open_stream(stack, base, lots="S1", app_key="modest").until_ready()  # another app is not affected
     deadline = time.monotonic() + 5
-    while app.state.rate_limiter.open_streams("key:greedy") and time.monotonic() < deadline:
+    while app.state.rate_limiter.open_streams("ip:" + phone_ip("greedy")) and time.monotonic() < deadline:
         time.sleep(0.02)
     with ExitStack() as stack:
         open_stream(stack, base, lots="S1", app_key="greedy").until_ready()
