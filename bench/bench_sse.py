@@ -17,6 +17,7 @@ import selectors
 import socket
 import statistics
 import sys
+import os
 import tempfile
 import threading
 import time
@@ -24,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test helpers, when run as a script
+# 1,000 phones behind one trusted proxy (this machine): each is its own client by X-Forwarded-For
+os.environ.setdefault("PARKING_TRUSTED_PROXIES", "127.0.0.1")
 
 from gateways.app import create_app  # noqa: E402
 from gateways.bootstrap import Platform  # noqa: E402
@@ -42,9 +45,9 @@ class Clients:
         self.sel = selectors.DefaultSelector()
         self.deadline = deadline
         self.buf: dict[socket.socket, bytes] = {}
-        for i, query in enumerate(queries):  # each its own app (X-API-Key), as 1,000 phones would be
+        for i, query in enumerate(queries):  # each its own phone (X-Forwarded-For through a trusted proxy), as 1,000 phones would be
             s = socket.create_connection(("127.0.0.1", port))
-            s.sendall(f"GET /v1/stream?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nX-API-Key: bench-{i}\r\n\r\n".encode())
+            s.sendall(f"GET /v1/stream?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nX-Forwarded-For: 10.{i // 250}.{i % 250}.1\r\n\r\n".encode())
             s.setblocking(False)
             self.sel.register(s, selectors.EVENT_READ)
             self.buf[s] = b""
