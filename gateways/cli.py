@@ -266,15 +266,12 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
         _fail(exc)
     gateway = None
     if local_alipay and platform.alipay is None:
-        from billing.alipay.client import build_client
-        from billing.alipay.signing import generate_keypair
-        from gateways.alipay_local import start_local_alipay
+        from gateways.demo_alipay import start_demo_alipay
 
-        keys = generate_keypair()
-        gateway = start_local_alipay(app_public_key_pem=keys.public_pem)
-        platform.use_alipay(build_client(gateway.client_settings(app_private_key_pem=keys.private_pem,
-                                                                 notify_url=f"http://{host}:{port}/v1/payments/alipay/notify")))
-        console.print(f"local Alipay-compatible gateway on {gateway.url}")
+        gateway = start_demo_alipay(s.data_dir, notify_url=f"http://{host}:{port}/v1/payments/alipay/notify")
+        platform.use_alipay(gateway.client)
+        console.print(f"local Alipay-compatible gateway on {gateway.url} (its books in {s.data_dir / 'demo-alipay'}: "
+                      "`parking billing reconcile --demo DAY`)")
     try:
         with named_failures(s):
             if city is not None:
@@ -378,8 +375,19 @@ def _day(text: str):  # noqa: ANN202
         _fail(ParkingError(f"day {text!r} is not a date like 2026-11-22", field="day", value=text))
 
 
+def _billing_fail(exc: ParkingError, s: Settings, demo: bool) -> None:
+    """The error, with a pointer to --demo when the demo's database is there and was not asked for."""
+    if not demo and not s.database_url and (s.data_dir / "demo.db").exists():
+        exc.message = f"{exc.message} (the demo's data is in {s.data_dir / 'demo.db'}: add --demo)"
+    _fail(exc)
+
+
+DEMO_HELP = "the demo's data: its database (demo.db in PARKING_DATA_DIR unless DATABASE_URL is set) and, for reconcile, its Alipay stand-in"
+
+
 @billing_app.command("reconcile")
-def billing_reconcile(day: str = typer.Argument(..., help="a Shanghai day, YYYY-MM-DD (Alipay's bills are T+1)")) -> None:
+def billing_reconcile(day: str = typer.Argument(..., help="a Shanghai day, YYYY-MM-DD (Alipay's bills are T+1; the demo's stand-in serves today's too)"),
+                      demo: bool = typer.Option(False, "--demo", help=DEMO_HELP)) -> None:
     """Compare Alipay's bill of DAY with the payments and refunds recorded; exit status 1 when they differ."""
     import json
 
@@ -387,17 +395,28 @@ def billing_reconcile(day: str = typer.Argument(..., help="a Shanghai day, YYYY-
     from gateways.bootstrap import alipay_from_env
 
     when = _day(day)
-    s = _settings()
+    s = _demo_settings(_settings()) if demo else _settings()
+    stand_in = None
+    if demo:  # the demo's stand-in, started again from the books the demo kept
+        from gateways.demo_alipay import start_demo_alipay
+
+        try:
+            stand_in = start_demo_alipay(s.data_dir, create=False)
+        except ParkingError as exc:
+            _fail(exc)
     platform = _offline_platform(s)
     try:
         platform.check_schema()
-        client = alipay_from_env()
+        client = stand_in.client if stand_in is not None else alipay_from_env()
         if client is None:
-            raise ParkingError("reconciliation needs Alipay: set ALIPAY_APP_ID and the keys", field="ALIPAY_APP_ID")
+            raise ParkingError("reconciliation needs Alipay: set ALIPAY_APP_ID and the keys (or --demo for the demo's stand-in)",
+                               field="ALIPAY_APP_ID")
         report = reconcile(platform.uow, client, when)
     except ParkingError as exc:
-        _fail(exc)
+        _billing_fail(exc, s, demo)
     finally:
+        if stand_in is not None:
+            stand_in.stop()
         platform.stop()
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
     raise typer.Exit(0 if report.balanced else 1)
@@ -405,21 +424,22 @@ def billing_reconcile(day: str = typer.Argument(..., help="a Shanghai day, YYYY-
 
 @billing_app.command("settlement")
 def billing_settlement(day: str = typer.Argument(..., help="a Shanghai day, YYYY-MM-DD"),
-                       operator: Optional[str] = typer.Option(None, help="one car-park operator id; all when unset")) -> None:
+                       operator: Optional[str] = typer.Option(None, help="one car-park operator id; all when unset"),
+                       demo: bool = typer.Option(False, "--demo", help=DEMO_HELP)) -> None:
     """Each car-park operator's payments less refunds on DAY, in fen."""
     import json
 
     from billing.reconcile import settlement
 
     when = _day(day)
-    s = _settings()
+    s = _demo_settings(_settings()) if demo else _settings()
     platform = _offline_platform(s)
     try:
         platform.check_schema()
         with platform.uow() as uow:
             rows = settlement(uow.session, when, operator_id=operator)
     except ParkingError as exc:
-        _fail(exc)
+        _billing_fail(exc, s, demo)
     finally:
         platform.stop()
     print(json.dumps([{**vars(r), "net_fen": r.net_fen} for r in rows], indent=2))
