@@ -358,6 +358,12 @@ def simulate(
     s = _settings()
     if not s.mqtt_url:
         _fail(ParkingError("simulate needs MQTT_URL (mqtt://user:pass@host:port) of the broker the platform listens on", field="MQTT_URL"))
+    from gateways.startup import check_mqtt
+
+    try:
+        check_mqtt(s)
+    except ParkingError as exc:
+        _fail(exc)
     counts = run_simulation(MqttTarget.from_url(s.mqtt_url), city, rate=rate, duration_s=duration, prefix=s.topic_prefix, seed=seed, bad_fraction=bad_fraction)
     console.print(f"published: {counts}")
 

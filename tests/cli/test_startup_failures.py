@@ -36,6 +36,12 @@ def test_mqtt_unreachable(parking):
     assert "platform:***@" in line
 
 
+def test_simulate_to_an_unreachable_broker(parking):
+    port = free_port()
+    assert_one_line(parking("simulate", "--lots", "10", "--duration", "1", MQTT_URL=f"mqtt://sim:{SECRET}@127.0.0.1:{port}"),
+                    "MQTT_URL", f"127.0.0.1:{port}", "cannot connect")
+
+
 def test_database_unreachable(parking):
     url = f"postgresql://parking:{SECRET}@127.0.0.1:{free_port()}/parking"
     assert_one_line(parking("serve", "--port", str(free_port()), DATABASE_URL=url), "DATABASE_URL", "cannot connect")
