@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 import jwt
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -243,6 +243,7 @@ class Accounts:
         now = self.clock()
         with self.uow() as uow:
             db = uow.session
+            _serialise(db, f"code:{phone}")  # tries counted one at a time: never more guesses than CODE_ATTEMPTS
             row = db.scalars(select(VerificationCode).where(
                 VerificationCode.phone == phone, VerificationCode.used.is_(False), VerificationCode.expires_at > now,
             ).order_by(VerificationCode.created_at.desc()).limit(1).with_for_update()).first()
@@ -505,9 +506,15 @@ def _kept(uow: UnitOfWork, value: T) -> T:
 
 
 def _serialise(db: Session, key: str) -> None:
-    """On PostgreSQL, one transaction at a time per key (until commit); SQLite writers are serial already."""
-    if db.get_bind().dialect.name == "postgresql":
+    """One transaction at a time per key, until it commits, so a check-then-write (codes sent in
+    the last minute, tries left) holds under concurrency. PostgreSQL: an advisory lock on the key.
+    SQLite: take the database's write lock now, before the reads (a no-op write as the first
+    statement), so a concurrent one waits and then reads what this one wrote."""
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
         db.execute(select(func.pg_advisory_xact_lock(zlib.crc32(key.encode()))))
+    elif dialect == "sqlite":
+        db.execute(text("UPDATE verification_codes SET attempts = attempts WHERE 0"))
 
 
 def _too_many(phone: str, window: str, wait: timedelta, limit: int = CODES_PER_MINUTE) -> None:
