@@ -362,3 +362,120 @@ def test_the_split_property_fails_where_units_do_not_restart():
             test_a_stay_split_at_a_restart_boundary_costs_its_parts.hypothesis.inner_test(
                 t, entered, before, k, after, vehicle)
         prop()
+
+
+# ---- format 2 against a unit-by-unit reading of its documented rules ----
+
+def reference_fee_v2(t: CompiledTariff, entered: datetime, exited: datetime, vehicle: str, nev: bool,
+                     covered: bool) -> int:
+    """One unit at a time on Shanghai wall-clock minutes (stays of whole minutes), straight from the rule set."""
+    r = t.rules
+    holder = covered and any(p.pass_free for p in r.periods)
+    if covered and not holder:
+        return 0
+    e, x = int(entered.timestamp()) // 60 + 480, int(exited.timestamp()) // 60 + 480   # local minutes
+    if x - e <= r.free_minutes:
+        return 0
+    periods = r.periods
+
+    def period_at(m: int):
+        return next(p for p in periods if (m % 1440 - p.span[0]) % 1440 < p.span[1])
+
+    def occurrence(m: int):
+        p = period_at(m)
+        start = m - (m % 1440 - p.span[0]) % 1440
+        return p, start, start + p.span[1]
+
+    def counts(m: int) -> bool:
+        p = period_at(m)
+        if holder and p.pass_free:
+            return False
+        return r.counting == "clock" or not p.prices_nothing
+
+    def split_at(m: int) -> bool:
+        """Is m a boundary at which units are cut?"""
+        a, b = period_at(m - 1), period_at(m)
+        if (m % 1440 - b.span[0]) % 1440 != 0 or a is b and b.span[1] < 1440:
+            return False
+        return a.restart_units or b.restart_units or (holder and (a.pass_free or b.pass_free))
+
+    def price(p, name):
+        small = getattr(p, name)
+        if vehicle == "small" or small is None:
+            return small
+        own = getattr(p.large, name) if p.large else None
+        return own if own is not None else small * r.large_multiplier_percent // 100
+
+    free = 0 if r.free_minutes_lost_if_longer else r.free_minutes
+    nevf = r.new_energy.free_minutes if nev and r.new_energy else 0
+    order = r.allowance_order
+    chain, free_at, nev_at = e, e, e
+    for name in order:
+        if name == "free_minutes":
+            free_at, chain = chain, chain + free
+        elif name == "new_energy":
+            nev_at, chain = chain, chain + nevf
+    fs = chain if "first_window" in order else e
+    u = max(chain, free_at + free, nev_at + nevf)
+    first = r.first_window
+    per = first.per if first else "stay"
+
+    def window_start(m: int) -> int:  # where the first window last started, at or before m
+        if per == "stay":
+            return fs
+        b = e + (m - e) // 1440 * 1440 if per == "rolling_24h" else m - m % 1440
+        return max(fs, b)
+
+    def counted(a: int, b: int) -> int:
+        return sum(1 for m in range(a, b) if counts(m))
+
+    cap = r.cap_fen if vehicle == "small" or r.cap_fen is None else (
+        r.large_cap_fen if r.large_cap_fen is not None else r.cap_fen * r.large_multiplier_percent // 100)
+    calendar = r.cap_mode == "calendar_day"
+    windows: dict[int, int] = defaultdict(int)
+    occurrences: dict[int, int] = defaultdict(int)
+    while u < x:
+        if not counts(u):
+            u += 1
+            continue
+        p, occ_start, occ_end = occurrence(u)
+        if p.flat_fen is not None:
+            fen, end = price(p, "flat_fen"), occ_end
+            end = next((m for m in range(u + 1, end) if split_at(m)), end)
+        else:
+            in_first = first is not None and p.first_rate_fen is not None and \
+                counted(window_start(u), u) < first.minutes
+            fen = price(p, "first_rate_fen") if in_first else price(p, "rate_fen")
+            length = first.unit_minutes if in_first else (p.unit_minutes or r.unit_minutes)
+            end, left = u, length
+            while left:                       # walk the unit's counted minutes, cut at a split
+                if counts(end):
+                    left -= 1
+                end += 1
+                if split_at(end):
+                    break
+        occ_cap = price(p, "occurrence_cap_fen")
+        if occ_cap is not None:
+            fen = min(fen, occ_cap - occurrences[occ_start])
+            occurrences[occ_start] += fen
+        w = u // 1440 if calendar else (u - e) // 1440
+        if cap is not None:
+            fen = min(fen, cap - windows[w])
+        windows[w] += fen
+        u = end
+    total = sum(windows.values())
+    if nev and r.new_energy:
+        total = total * (100 - r.new_energy.discount_percent) // 100
+    return total
+
+
+minute_stays = st.one_of(st.integers(0, 8 * 60), st.integers(0, 3 * 1440)).map(lambda m: timedelta(minutes=m))
+
+
+@settings(PROPERTY, max_examples=300)
+@given(rule_sets_v2().map(compile_tariff), round_entries, minute_stays, vehicles, st.booleans(), st.booleans())
+def test_format_2_engine_agrees_with_the_unit_by_unit_reference(t, entered, stay, vehicle, nev, covered):
+    exited = entered + stay
+    got = compute_fee(t, entered_at=entered, exited_at=exited, vehicle=vehicle, new_energy=nev,
+                      pass_covered=covered).amount_fen
+    assert got == reference_fee_v2(t, entered, exited, vehicle, nev, covered)
