@@ -285,11 +285,18 @@ def test_receipt_lines_never_run_past_their_period_and_fit_40_characters(t, ente
                         pass_covered=covered).breakdown
     for line in lines:
         assert len(line.label) <= 40
-        if line.units and line.end > line.start:  # a priced stretch: one period, from start to end
-            minute = line.start.hour * 60 + line.start.minute
-            period = next(p for p in t.rules.periods if (minute - p.span[0]) % 1440 < p.span[1])
-            into = (minute - period.span[0]) % 1440 * 60 + line.start.second
-            assert into + (line.end - line.start).total_seconds() <= period.span[1] * 60 * max(1, line.units), line
+        if line.units and line.end > line.start:  # a priced stretch: one period all the way from start to end
+            def period_at(moment):
+                minute = moment.hour * 60 + moment.minute
+                return next(p for p in t.rules.periods if (minute - p.span[0]) % 1440 < p.span[1])
+            moment, period = line.start, period_at(line.start)
+            while True:  # every boundary inside the line starts the same period again (a whole-day period)
+                minute = moment.hour * 60 + moment.minute
+                into = (minute - period.span[0]) % 1440 * 60 + moment.second
+                moment = moment + timedelta(seconds=period.span[1] * 60 - into)
+                if moment >= line.end:
+                    break
+                assert period_at(moment) is period, line
 
 
 @st.composite
