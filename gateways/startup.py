@@ -7,7 +7,7 @@ import errno
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from parking_core.errors import ConfigError, ParkingError
 from parking_core.settings import Settings
@@ -36,7 +36,8 @@ def one_line(text: str) -> str:
 
 def _unreachable(setting: str, url: str, exc: BaseException) -> ConfigError:
     reason = one_line(str(exc)) or exc.__class__.__name__
-    for secret in filter(None, [urlsplit(url).password]):
+    password = urlsplit(url).password
+    for secret in filter(None, [password, unquote(password or "")]):
         reason = reason.replace(secret, "***")
     return ConfigError(f"{setting}={mask_url(url)}: cannot connect: {reason}", field=setting, value=mask_url(url))
 
