@@ -1,14 +1,19 @@
-"""Throughput and latency of GET /v1/lots/nearby and GET /v1/guidance for a city of 3,300 car parks, beside
-a raw Redis GEOSEARCH loop of the same queries (targets: nearby p99 <= 20 ms at 1,000 req/s, guidance p99 <= 50 ms).
+"""Throughput and latency of GET /v1/lots/nearby (1 km and 5 km, 20 results), /v1/guidance and
+/v1/lots/{id}/forecast for a city of 3,300 car parks, on the production configuration (PostgreSQL event log,
+live state in Redis) with sensor updates applied in the background, beside two baselines in the same run:
+raw Redis GEOSEARCH of the same queries, and `GET /v1/lots/{id}` (one lot: one Redis read, the least an
+endpoint of this app costs). Targets: nearby >= 1,000 req/s with p99 <= 20 ms at 1 km; guidance p99 <= 50 ms
+at 100 req/s; forecast p99 <= 50 ms for any lot, with or without history.
 
-Run from the repository root: python -m bench.bench_nearby_guidance [--redis] [--lots 3300] [--duration 10]
-One process serves the platform (SQLite event log with --history-days of availability history, live state
-in-process or, with --redis, in Redis; no MQTT) with uvicorn on a free port; the load comes from another
-process (httpx clients on threads) so that clients and server do not share a GIL. Each endpoint is measured
-closed-loop (--clients concurrent clients, as fast as answers come) and open-loop (requests sent on a fixed
-schedule, latency counted from when each was due). The GEOSEARCH loop runs with the same clients and queries
-on 127.0.0.1:6379 under a key of its own, deleted afterwards. --profile also times the handlers in-process.
-Prints figures, no asserts.
+Run from the repository root:
+    python -m bench.bench_nearby_guidance [--workers 1] [--lots 3300] [--duration 10] [--updates 200] [--embedded]
+
+With --workers 1 the platform is served in this process (uvicorn on a thread, so 'in server' times and GC pauses
+are measured); with --workers N by N uvicorn worker processes from `gateways.http_worker:create_app_from_env`,
+while this process applies the background updates (the ingest's work) to the same PostgreSQL and Redis.
+Closed-loop figures come from wrk (`apt-get install wrk`; --wrk-connections, 16 as in the issue), open-loop ones
+(requests on a fixed schedule, latency counted from when each was due) from httpx clients in another process.
+--embedded uses SQLite and in-process live state instead (one worker only). Prints figures, no asserts.
 """
 from __future__ import annotations
 
@@ -93,8 +98,11 @@ def seed_live(platform, now: datetime, silent_share: float = 0.1) -> None:
 
 
 def _paths(kind: str, points: list[tuple[float, float]]) -> list[str]:
-    if kind == "nearby":
-        return [f"/v1/lots/nearby?lat={lat}&lon={lon}&radius_m=1000&limit=20" for lat, lon in points]
+    if kind.startswith("nearby"):
+        radius = 5000 if kind == "nearby5" else 1000
+        return [f"/v1/lots/nearby?lat={lat}&lon={lon}&radius_m={radius}&limit=20" for lat, lon in points]
+    if kind in ("lot", "forecast"):  # `points` are lot ids here
+        return [f"/v1/lots/{i}" + ("/forecast" if kind == "forecast" else "") for i in points]
     vehicles = ("small", "small", "small", "nev", "large")
     return [f"/v1/guidance?lat={lat}&lon={lon}&arrive_in_min=15&max_walk_m=800&stay_min=120&vehicle={vehicles[i % 5]}"
             for i, (lat, lon) in enumerate(points)]
@@ -111,13 +119,15 @@ def load(kind: str, target: str, points: list[tuple[float, float]], clients: int
     ready = threading.Barrier(clients + 1)
     go = threading.Event()
     clock = {}
-    if kind == "geosearch":
+    if kind.startswith("geosearch"):
         r = redis.Redis.from_url(REDIS_URL)
         key = target
 
+        radius = 5000 if key.endswith(":5") else 1000
+
         def call(i: int) -> bool:
             lat, lon = points[i % len(points)]
-            return r.geosearch(key, longitude=lon, latitude=lat, radius=1000, unit="m", sort="ASC", count=20, withdist=True) is not None
+            return r.geosearch(key[:-2], longitude=lon, latitude=lat, radius=radius, unit="m", sort="ASC", count=20, withdist=True) is not None
     else:
         paths = _paths(kind, points)
         local = threading.local()
@@ -129,7 +139,7 @@ def load(kind: str, target: str, points: list[tuple[float, float]], clients: int
             return client.get(paths[i % len(paths)]).status_code == 200
 
     def worker(w: int) -> None:
-        if kind == "geosearch":
+        if kind.startswith("geosearch"):
             call(w)
         else:  # connect with a request that costs the server nothing, so "in server" times only measured ones
             local.client = httpx.Client(base_url=target, timeout=30)
@@ -246,8 +256,8 @@ def profile_handlers(app, platform, points, base: str, n: int = 300) -> list[tup
 
     forecaster = forecaster_of(_Request(app))
     handlers = {
-        "nearby": lambda lat, lon: nearby(platform, lat=lat, lon=lon, radius_m=1000, min_free=0, limit=20),
-        "guidance": lambda lat, lon: guidance(platform, forecaster, lat=lat, lon=lon, arrive_in_min=15, vehicle="small",
+        "nearby": lambda lat, lon: nearby(platform, "wgs84", lat=lat, lon=lon, radius_m=1000, min_free=0, limit=20),
+        "guidance": lambda lat, lon: guidance(platform, forecaster, "wgs84", lat=lat, lon=lon, arrive_in_min=15, vehicle="small",
                                               max_walk_m=800, stay_min=120, limit=10),
     }
 
@@ -279,18 +289,131 @@ def profile_handlers(app, platform, points, base: str, n: int = 300) -> list[tup
     return out
 
 
+def wrk(base: str, paths: list[str], connections: int, duration_s: float, tmp: Path) -> dict:
+    """Closed loop with wrk (2 threads, `connections` connections) over the paths in turn: req/s and p50/p99."""
+    import shutil
+    import subprocess
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+    script = tmp / f"paths-{uuid.uuid4().hex[:6]}.lua"
+    script.write_text("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\ni = 0\n"
+                      "request = function()\n  i = i + 1\n  return wrk.format('GET', paths[(i % #paths) + 1])\nend\n")
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration_s:.0f}s", "--latency", "-s", str(script), base],
+                         capture_output=True, text=True, timeout=duration_s + 60).stdout
+    def ms(label: str) -> float:
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == label:
+                v = parts[1]
+                return float(v[:-2]) if v.endswith("ms") else float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-1]) * 1000
+        return float("nan")
+    rps = next((float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec")), float("nan"))
+    n = next((int(line.split()[0]) for line in out.splitlines() if "requests in" in line), 0)
+    bad = next((int(line.split()[-1]) for line in out.splitlines() if "Non-2xx" in line), 0)
+    return {"n": n, "rps": rps, "p50": ms("50%"), "p99": ms("99%"), "max": float("nan"), "errors": bad}
+
+
+class Updates:
+    """The ingest's work beside the requests: `rate` counts messages a second on random lots, through the pipeline."""
+
+    def __init__(self, platform, rate: float, seed: int = 3) -> None:
+        self.platform, self.rate = platform, rate
+        self.lots = [i for i in platform.directory.lots.values() if i.total > 0 and not i.berths]
+        self.rnd = random.Random(seed)
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="updates", daemon=True)
+
+    def start(self) -> "Updates":
+        if self.rate > 0:
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        prefix, step, t0 = self.platform.settings.topic_prefix, 0.05, time.perf_counter()
+        while not self._stop.is_set():
+            due = int((time.perf_counter() - t0) * self.rate) - self.sent
+            ts = datetime.now(timezone.utc).isoformat()
+            batch = []
+            for _ in range(max(0, due)):
+                info = self.rnd.choice(self.lots)
+                batch.append((f"{prefix}/lots/{info.id}/counts",
+                              orjson.dumps({"free": self.rnd.randint(0, info.total), "total": info.total, "ts": ts})))
+            if batch:
+                self.platform.pipeline.process(batch)
+                self.sent += len(batch)
+            self._stop.wait(step)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+
+def serve_workers(n: int, port: int, env: dict[str, str]):
+    """N uvicorn worker processes of the HTTP app from the environment, as `parking serve` can run them."""
+    import subprocess
+    import sys
+
+    code = ("import uvicorn; uvicorn.run('gateways.http_worker:create_app_from_env', factory=True, host='127.0.0.1', "
+            f"port={port}, workers={n}, log_level='warning', access_log=False)")
+    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env})
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (the uvicorn workers)."""
+    import subprocess
+
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    total = 0.0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def prime_workers(base: str, lot_ids: list[str], pid: int, timeout_s: float = 600) -> float:
+    """Ask every lot's forecast four times (each worker process queues what it gets), then wait until the workers
+    have learnt it all (their CPU falls quiet): seconds taken."""
+    import httpx
+
+    t = time.perf_counter()
+    with httpx.Client(base_url=base, timeout=30, headers={"Connection": "close"}) as client:  # a new connection
+        for _ in range(4):  # each time, so the kernel spreads the requests over the workers
+            for i in lot_ids:
+                client.get(f"/v1/lots/{i}/forecast")
+    before = tree_cpu_s(pid)
+    while time.perf_counter() - t < timeout_s:
+        time.sleep(5)
+        now = tree_cpu_s(pid)
+        if now - before < 0.5:  # under 10 % of a core over 5 s
+            break
+        before = now
+    return time.perf_counter() - t
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lots", type=int, default=3300)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--redis", action="store_true", help="live state in Redis instead of in-process")
-    ap.add_argument("--history-days", type=int, default=7, help="availability history per lot for the forecasts")
-    ap.add_argument("--clients", type=int, default=8, help="concurrent clients in the closed-loop runs")
+    ap.add_argument("--embedded", action="store_true", help="SQLite and in-process live state instead of PostgreSQL and Redis")
+    ap.add_argument("--workers", type=int, default=1, help="HTTP worker processes (more than 1: gateways.http_worker)")
+    ap.add_argument("--updates", type=float, default=200.0, help="sensor updates a second applied in the background")
+    ap.add_argument("--history-days", type=int, default=3, help="availability history per lot for the forecasts")
+    ap.add_argument("--clients", type=int, default=32, help="client threads of the open-loop runs")
+    ap.add_argument("--wrk-connections", type=int, default=16)
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
-    ap.add_argument("--nearby-rates", type=float, nargs="+", default=[1000.0, 200.0], help="open-loop requests/s for nearby")
-    ap.add_argument("--guidance-rates", type=float, nargs="+", default=[100.0, 50.0], help="open-loop requests/s for guidance")
-    ap.add_argument("--profile", action="store_true", help="also profile the handlers in-process")
+    ap.add_argument("--nearby-rates", type=float, nargs="+", default=[1000.0], help="open-loop requests/s for nearby at 1 km")
+    ap.add_argument("--guidance-rates", type=float, nargs="+", default=[100.0], help="open-loop requests/s for guidance")
+    ap.add_argument("--forecast-rate", type=float, default=100.0, help="open-loop requests/s for forecasts")
+    ap.add_argument("--profile", action="store_true", help="also profile the handlers in-process (--workers 1)")
     args = ap.parse_args(argv)
+    if args.embedded and args.workers > 1:
+        raise SystemExit("--workers above 1 needs Redis: drop --embedded")
 
     import redis
     import uvicorn
@@ -305,62 +428,107 @@ def main(argv: list[str] | None = None) -> None:
     usage = {f["properties"]["id"]: f["properties"]["usage"] for f in city["features"]}
     lots = parse_registry(city)
     points = queries(lots, 2000, args.seed)
+    rnd = random.Random(args.seed)
+    lot_ids = [rnd.choice(lots).id for _ in range(2000)]
     rkey = f"bench:geo:{uuid.uuid4().hex[:10]}"
     r = redis.Redis.from_url(REDIS_URL)
     results, breakdown = [], []
-    with tempfile.TemporaryDirectory(prefix="bench-guide-") as tmp, database("sqlite", Path(tmp)) as url:
+    config = "SQLite + in-process live state" if args.embedded else "PostgreSQL + Redis"
+    with tempfile.TemporaryDirectory(prefix="bench-guide-") as tmp, database("sqlite" if args.embedded else "pg", Path(tmp)) as url:
         prepare_database(url, lots)
         redis_prefix = f"bench:guide:{uuid.uuid4().hex[:8]}:"
-        settings = load_settings(DATABASE_URL=url, REDIS_URL=REDIS_URL if args.redis else "", PARKING_REDIS_PREFIX=redis_prefix)
+        env = {"DATABASE_URL": url, "REDIS_URL": "" if args.embedded else REDIS_URL, "PARKING_REDIS_PREFIX": redis_prefix,
+               "MQTT_URL": "", "PARKING_RATE_LIMIT_PER_MIN": "0"}
+        settings = load_settings(**env)
         now = datetime.now(timezone.utc)
         platform = Platform(settings, with_ingest=False).start()
         t = time.perf_counter()
         rows = seed_history(platform, usage, args.history_days, now) if args.history_days else 0
         seed_live(platform, now)
         console.print(f"{len(lots):,} lots; {rows:,} history rows and live counts seeded in {time.perf_counter() - t:.1f} s; "
-                      f"live state {'Redis' if args.redis else 'in-process'}, SQLite log")
-        app = create_app(platform)
+                      f"{config}; {args.workers} HTTP worker(s); {args.updates:,.0f} updates/s in the background")
+        gc.collect()
+        gc.freeze()  # as `parking serve` does after start: start-up objects are not traversed by every collection
         port = free_port()
-        timed = Timed(app)
-        server = uvicorn.Server(uvicorn.Config(timed, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-        web = threading.Thread(target=server.run, name="http", daemon=True)
-        web.start()
         base = f"http://127.0.0.1:{port}"
+        timed = server = web = proc = None
+        if args.workers == 1:
+            app = create_app(platform)
+            timed = Timed(app)
+            server = uvicorn.Server(uvicorn.Config(timed, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+            web = threading.Thread(target=server.run, name="http", daemon=True)
+            web.start()
+            started = lambda: server.started  # noqa: E731
+        else:
+            proc = serve_workers(args.workers, port, {k: v for k, v in env.items() if v})
+
+            def started() -> bool:
+                import httpx
+
+                try:
+                    return httpx.get(f"{base}/v1/lots/{lots[0].id}", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    return False
+        updates = Updates(platform, args.updates)
         try:
-            if not wait_until(lambda: server.started, 30, 0.05):
-                raise SystemExit("uvicorn did not start")
+            if not wait_until(started, 120, 0.2):
+                raise SystemExit("the HTTP server did not start")
             r.geoadd(rkey, [v for info in lots for v in (info.lon, info.lat, info.id)])
-            cold = measure("guidance", base, points, args.clients, args.duration, timed=timed)
-            results.append(row("guidance", f"cold forecaster, {args.clients} clients", cold, timed))
-            rss0, t = rss_mb(), time.perf_counter()
-            forecaster_of(_Request(app)).prepare(list(platform.directory.lots), datetime.now(timezone.utc), wait_s=None)
-            console.print(f"forecaster warmed for every lot in {time.perf_counter() - t:.1f} s; process RSS {rss0:,.0f} -> {rss_mb():,.0f} MB")
-            timed.take()
-            closed = f"closed, {args.clients} clients"
-            for kind, target in (("nearby", base), ("geosearch", rkey), ("guidance", base)):
-                results.append(row(kind, closed, measure(kind, target, points, args.clients, args.duration, timed=timed), timed))
-            for kind, target, rates in (("nearby", base, args.nearby_rates), ("geosearch", rkey, args.nearby_rates[:1]),
-                                        ("guidance", base, args.guidance_rates)):
+            updates.start()
+            # a forecast for any lot answers at once, history or not: measured before anything was learnt
+            results.append(row("forecast", f"open, {args.forecast_rate:,.0f} req/s, nothing learnt yet",
+                               measure("forecast", base, lot_ids, args.clients, args.duration, args.forecast_rate, timed), timed))
+            if args.workers == 1:
+                rss0, t = rss_mb(), time.perf_counter()
+                forecaster = forecaster_of(_Request(app))
+                if hasattr(forecaster, "wait_idle"):
+                    forecaster.learn_share = 1.0  # no requests meanwhile: learn at full speed
+                    forecaster.prepare(list(platform.directory.lots), datetime.now(timezone.utc))
+                    forecaster.wait_idle()
+                    forecaster.learn_share = 0.25
+                else:  # the code before forecasts stopped waiting (to measure it with this bench)
+                    forecaster.prepare(list(platform.directory.lots), datetime.now(timezone.utc), wait_s=None)
+                gc.freeze()  # what was learnt lives on, as start-up objects do
+                console.print(f"forecaster learnt every lot in {time.perf_counter() - t:.1f} s; process RSS {rss0:,.0f} -> {rss_mb():,.0f} MB")
+            else:
+                took = prime_workers(base, [i.id for i in lots], proc.pid)
+                console.print(f"{args.workers} workers learnt every lot's forecast (asked for each, then quiet) in {took:.0f} s")
+            if timed is not None:
+                timed.take()
+            wrk_mode = f"closed (wrk), {args.wrk_connections} connections"
+            for kind in ("lot", "nearby", "nearby5", "guidance"):
+                paths = _paths(kind, lot_ids if kind == "lot" else points)
+                results.append(row(kind, wrk_mode, wrk(base, paths, args.wrk_connections, args.duration, Path(tmp)), timed))
+            for kind, target in (("geosearch", rkey + ":1"), ("geosearch5", rkey + ":5")):
+                results.append(row(kind, f"closed, {args.clients} clients", measure(kind, target, points, args.clients, args.duration)))
+            for kind, rates in (("nearby", args.nearby_rates), ("guidance", args.guidance_rates), ("forecast", [args.forecast_rate])):
                 for rate in rates:
-                    results.append(row(kind, f"open, {rate:,.0f} req/s", measure(kind, target, points, 32, args.duration, rate, timed), timed))
-            if args.profile:
+                    results.append(row(kind, f"open, {rate:,.0f} req/s", measure(kind, base, lot_ids if kind == "forecast" else points,
+                                                                              args.clients, args.duration, rate, timed), timed))
+            if args.profile and args.workers == 1:
                 breakdown = profile_handlers(app, platform, points, base)
         finally:
+            updates.stop()
             r.delete(rkey)
             r.close()
-            server.should_exit = True
-            web.join(10)
-            if args.redis:
+            if server is not None:
+                server.should_exit = True
+                web.join(10)
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)
+            if not args.embedded:
                 platform.live.clear()
             platform.stop()
-    table("HTTP (and raw Redis) latency seen by the clients, ms; 'in server' is ASGI call to last byte",
-          ["what", "load", "requests", "req/s", "p50", "p99", "max", "in server p50 / p99", "longest GC pause", "errors"], results)
+    table(f"{config}, {args.workers} HTTP worker(s), {updates.sent:,} updates applied meanwhile: latency seen by the clients, ms; "
+          "'in server' is ASGI call to last byte", ["what", "load", "requests", "req/s", "p50", "p99", "max", "in server p50 / p99",
+                                                    "longest GC pause", "errors"], results)
     if breakdown:
         table("one request at a time, ms", ["endpoint", "handler alone", "whole app in-process (ASGI)", "over HTTP, p50"], breakdown)
-    by = {(x[0], x[1]): x for x in results}
-    closed = f"closed, {args.clients} clients"
-    n, g = by[("nearby", closed)], by[("geosearch", closed)]
-    console.print(f"nearby vs raw GEOSEARCH, closed loop: throughput {n[3] / g[3]:.2f}x, p50 {n[4] / g[4]:.1f}x, p99 {n[5] / g[5]:.1f}x")
+    by = {x[0]: x for x in results if "closed" in x[1]}
+    for near, geo in (("nearby", "geosearch"), ("nearby5", "geosearch5")):
+        console.print(f"{near} vs raw GEOSEARCH, closed loop: throughput {by[near][3] / by[geo][3]:.2f}x; "
+                      f"vs one-lot endpoint {by[near][3] / by['lot'][3]:.2f}x")
     console.print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
