@@ -26,7 +26,9 @@ end
 
 local zkey = P .. "due"
 if mode == "sweep" then zkey = P .. "seen" end
-local members = redis.call("ZRANGEBYSCORE", zkey, "-inf", t, "LIMIT", 0, 20000)
+local upto = t
+if mode == "sweep" then upto = "(" .. ARGV[3] end -- silent since before the cutoff, as in memory.py
+local members = redis.call("ZRANGEBYSCORE", zkey, "-inf", upto, "LIMIT", 0, 20000)
 for _, m in ipairs(members) do
   redis.call("ZREM", zkey, m)
   local lot, berth = string.match(m, "^(.-)" .. SEP .. "(.*)$")

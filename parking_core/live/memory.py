@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -51,7 +50,8 @@ class MemoryLiveState(LiveState):
         self._lock = threading.RLock()
         self._lots: dict[str, _Lot] = {}
         self._due: list[tuple[float, str, str]] = []
-        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._seen: dict[tuple[str, str], float] = {}  # berth -> last heard (event time)
+        self._silence: list[tuple[float, str, str]] = []  # one (heard at, lot, berth) per tracked berth, a heap
         self._configured = False
 
     # -- registry ------------------------------------------------------------
@@ -109,9 +109,11 @@ class MemoryLiveState(LiveState):
     def _touch(self, lot_id: str, berth_id: str, b: _Berth, ts: float) -> bool:
         """Refresh a berth's liveness; True when it thereby stops being unknown."""
         key = (lot_id, berth_id)
-        if ts >= self._seen.get(key, 0.0):
+        last = self._seen.get(key)
+        if last is None:
+            heapq.heappush(self._silence, (ts, lot_id, berth_id))
+        if last is None or ts >= last:
             self._seen[key] = ts
-            self._seen.move_to_end(key)
         if b.stale:
             b.stale = False
             return True
@@ -208,8 +210,8 @@ class MemoryLiveState(LiveState):
         if b is None:
             return Outcome.UNCHANGED, self._revive_lot(rec)
         before = b.effective()
-        if self._touch(lot_id, ev.device_id, b, ts):
-            return Outcome.APPLIED, self._account(rec, before, b.effective(), ts)
+        if self._touch(lot_id, ev.device_id, b, ts) and self._account(rec, before, b.effective(), ts):
+            return Outcome.APPLIED, True  # a silent berth with a known state is counted again
         return Outcome.UNCHANGED, False
 
     def promote_due(self, now: float) -> set[str]:
@@ -229,11 +231,17 @@ class MemoryLiveState(LiveState):
     def sweep_silent(self, cutoff: float) -> set[str]:
         changed: set[str] = set()
         with self._lock:
-            while self._seen:
-                (lot_id, berth_id), ts = next(iter(self._seen.items()))
+            # the heap's entry may be older than the berth's last report (a late, older event arriving
+            # after a newer one must not hide it): such an entry goes back in at the berth's latest time
+            while self._silence and self._silence[0][0] < cutoff:
+                _, lot_id, berth_id = heapq.heappop(self._silence)
+                ts = self._seen.get((lot_id, berth_id))
+                if ts is None:
+                    continue  # berth removed from the registry
                 if ts >= cutoff:
-                    break
-                self._seen.popitem(last=False)
+                    heapq.heappush(self._silence, (ts, lot_id, berth_id))
+                    continue
+                del self._seen[(lot_id, berth_id)]
                 rec = self._lots.get(lot_id)
                 b = rec.berths.get(berth_id) if rec else None
                 if b is None or b.stale:
@@ -279,4 +287,5 @@ class MemoryLiveState(LiveState):
             self._lots.clear()
             self._due.clear()
             self._seen.clear()
+            self._silence.clear()
             self._configured = False

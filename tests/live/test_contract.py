@@ -180,3 +180,13 @@ def test_a_heartbeat_alone_does_not_make_an_uncounted_gate_lot_known(live):
     assert g1.last_seen == T0  # heard, yet not counted
     live.apply([passage("e1", "in", 5)], settle_s=0, now=NOW)
     assert live.lot("G1").known and live.lot("G1").free == 2
+
+
+def test_a_late_report_older_than_others_is_still_swept_when_silent(live):
+    """b2's report arrives after b1's but was made earlier: silence is judged by event time."""
+    live.apply([berth("b1", False, 1, 100)], settle_s=0, now=NOW)
+    live.apply([berth("b2", False, 1, 50)], settle_s=0, now=NOW)
+    assert live.sweep_silent((T0 + timedelta(seconds=80)).timestamp()) == {"S1"}
+    assert {b.id: b.status for b in live.berths("S1")} == {"b1": "free", "b2": "unknown", "b3": "unknown", "b4": "unknown"}
+    assert live.sweep_silent((T0 + timedelta(seconds=100)).timestamp()) == set()  # heard at the cutoff: not silent before it
+    assert live.sweep_silent((T0 + timedelta(seconds=101)).timestamp()) == {"S1"}
