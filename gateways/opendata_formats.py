@@ -44,7 +44,8 @@ def geojson(lots: Iterable[OpenLot]) -> dict:
             "geometry": {"type": "Point", "coordinates": [o.info.lon, o.info.lat]},
             "properties": {
                 "id": o.info.id, "name": o.info.name, "kind": o.info.kind, "operator": o.info.operator,
-                "district": o.info.district, "total": o.now.total, "free": o.now.free, "status": o.now.status,
+                "district": o.info.district, "total": o.now.total, "status": o.now.status,
+                "free": o.now.free if o.now.status in LIVE or o.now.status == "closed" else None,  # unknown: no count, not 0
                 "updated_at": _iso(o.now.updated_at), "tariff": o.info.tariff,
                 "shared_hours": str(o.info.shared_hours) if o.info.shared_hours else None,
             },

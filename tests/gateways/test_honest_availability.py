@@ -78,7 +78,7 @@ def test_open_data_shows_unknown_without_a_count(api):
     platform, client = api()
     platform.pipeline.process([heartbeat_msg("G1", "gate-cam", platform.clock()), berth_msg("S1", "b1", True, 1, platform.clock())])
     geo = {f["id"]: f["properties"] for f in client.get("/v1/open/lots.geojson").json()["features"]}
-    assert (geo["G1"]["status"], geo["G1"]["free"]) == ("unknown", 0)
+    assert (geo["G1"]["status"], geo["G1"]["free"]) == ("unknown", None)  # no count, rather than 0
     assert geo["S1"]["status"] == "unknown"
     sites = {s["id"]: s for s in client.get("/v1/open/datex2/parking-light.json").json()["parkingPublicationLight"]["parkingSite"]}
     assert "availableSpaces" not in sites["G1"] and "availableSpaces" not in sites["S1"]
