@@ -40,10 +40,20 @@ class TokenRequest(BaseModel):
 
 
 class TokenRead(BaseModel):
-    access_token: str
+    access_token: str = Field(description="send as `Authorization: Bearer …`; short-lived (PARKING_TOKEN_TTL_S)")
     token_type: str
     expires_at: datetime
     account_id: str
+    refresh_token: str = Field(description="trade at POST /v1/auth/refresh for new tokens; each works once")
+    refresh_expires_at: datetime
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=16, max_length=128)
+
+
+class SignedOut(BaseModel):
+    signed_out: int = Field(description="how many sign-ins were ended")
 
 
 class PlateCreate(BaseModel):
@@ -126,8 +136,34 @@ def request_code(body: CodeRequest, accounts: AccountsDep) -> CodeSentRead:
 @router.post("/auth/token", response_model=TokenRead, responses=SIGNED_IN)
 def issue_token(body: TokenRequest, accounts: AccountsDep) -> TokenRead:
     """Trade the code for an access token; the first sign-in registers the account."""
-    t = accounts.sign_in(body.phone, body.code)
-    return TokenRead(access_token=t.access_token, token_type=t.token_type, expires_at=t.expires_at, account_id=t.account_id)
+    return _token(accounts.sign_in(body.phone, body.code))
+
+
+@router.post("/auth/refresh", response_model=TokenRead, responses={401: {"model": ErrorBody, "description": "refresh token not valid"}})
+def refresh_token(body: RefreshRequest, accounts: AccountsDep) -> TokenRead:
+    """New tokens for a refresh token (which then stops working: keep the new one)."""
+    return _token(accounts.refresh(body.refresh_token))
+
+
+@router.post("/auth/logout", response_model=SignedOut, responses=SIGNED_IN)
+def logout(account_id: CurrentAccount, accounts: AccountsDep, request: Request) -> SignedOut:
+    """End this sign-in: its access and refresh tokens stop working at once."""
+    return SignedOut(signed_out=accounts.sign_out(_bearer_of(request)))
+
+
+@router.post("/auth/logout-all", response_model=SignedOut, responses=SIGNED_IN)
+def logout_all(account_id: CurrentAccount, accounts: AccountsDep, request: Request) -> SignedOut:
+    """End every sign-in of this account, on every phone (a lost phone, a leaked token)."""
+    return SignedOut(signed_out=accounts.sign_out(_bearer_of(request), everywhere=True))
+
+
+def _bearer_of(request: Request) -> str:
+    return request.headers.get("authorization", "")[7:].strip()
+
+
+def _token(t) -> TokenRead:  # noqa: ANN001 - parking_core.accounts.IssuedToken
+    return TokenRead(access_token=t.access_token, token_type=t.token_type, expires_at=t.expires_at, account_id=t.account_id,
+                     refresh_token=t.refresh_token, refresh_expires_at=t.refresh_expires_at)
 
 
 @router.get("/me", response_model=AccountRead, responses=SIGNED_IN)

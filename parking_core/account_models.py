@@ -87,3 +87,18 @@ class PlateDispute(Base):
 
 
 __all__ = ["Account", "VerificationCode", "PlateBinding", "PlateDispute", "AGREEMENT_STATUSES", "DISPUTE_STATUSES"]
+
+
+class SignInSession(Base):
+    """One signed-in device: its access tokens name it (`sid`), its refresh token is kept as a
+    hash and rotated on every use; revoking it (logout, logout everywhere) ends its tokens at once."""
+
+    __tablename__ = "signin_sessions"
+    __table_args__ = (Index("ix_signin_sessions_account", "account_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    refresh_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    refreshed_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)

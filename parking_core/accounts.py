@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from billing.alipay.client import AlipayClient, AlipayRefused, agreement_query, agreement_sign_page_url
 from billing.alipay.notify import AlipayNotification, NotificationRejected, verify_notification
-from parking_core.account_models import Account, PlateBinding, PlateDispute, VerificationCode
+from parking_core.account_models import Account, PlateBinding, PlateDispute, SignInSession, VerificationCode
 from parking_core.db import UnitOfWork
 from parking_core.settings import load_validated
 from parking_core.errors import (
@@ -89,7 +89,8 @@ class AccountSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     jwt_secret: SecretStr | None = Field(default=None, alias="PARKING_JWT_SECRET")
-    token_ttl_s: int = Field(default=7 * 86_400, alias="PARKING_TOKEN_TTL_S", ge=60, le=90 * 86_400)
+    token_ttl_s: int = Field(default=3600, alias="PARKING_TOKEN_TTL_S", ge=60, le=86_400)  # access tokens: short, refreshed
+    refresh_ttl_s: int = Field(default=30 * 86_400, alias="PARKING_REFRESH_TTL_S", ge=3600, le=180 * 86_400)
     max_plates: int = Field(default=3, alias="PARKING_MAX_PLATES", ge=1, le=20)
     operator_keys: SecretStr | None = Field(default=None, alias="PARKING_OPERATOR_KEYS")
     agreement_notify_url: str | None = Field(default=None, alias="ALIPAY_AGREEMENT_NOTIFY_URL")
@@ -167,6 +168,8 @@ class IssuedToken:
     expires_at: datetime
     account_id: str
     new_account: bool
+    refresh_token: str = ""
+    refresh_expires_at: datetime | None = None
     token_type: str = "bearer"
 
 
@@ -188,7 +191,8 @@ class Accounts:
     notifier: Notifier
     clock: Callable[[], datetime]
     max_plates: int = 3
-    token_ttl: timedelta = timedelta(days=7)
+    token_ttl: timedelta = timedelta(hours=1)
+    refresh_ttl: timedelta = timedelta(days=30)
     alipay: AlipayClient | None = None
     agreement_notify_url: str | None = None
 
@@ -200,7 +204,8 @@ class Accounts:
         if notify_url is None and alipay is not None and alipay.settings.notify_url:
             notify_url = urljoin(alipay.settings.notify_url, "agreement-notify")  # sibling of .../alipay/notify
         return cls(uow=uow, secret=jwt_secret(settings, data_dir), sender=sender, notifier=notifier, clock=clock,
-                   max_plates=settings.max_plates, token_ttl=timedelta(seconds=settings.token_ttl_s), alipay=alipay,
+                   max_plates=settings.max_plates, token_ttl=timedelta(seconds=settings.token_ttl_s),
+                   refresh_ttl=timedelta(seconds=settings.refresh_ttl_s), alipay=alipay,
                    agreement_notify_url=notify_url)
 
     # -- sign-in --------------------------------------------------------------------------------
@@ -261,22 +266,57 @@ class Accounts:
                                    "code: does not match, and that was the last try; request a new one",
                                    field="code", attempts_left=left)
             account, created = _account_for(db, phone, now)
+            issued = self._open_session(db, account.id, now, created)
             uow.commit()
-        return self._issue(account.id, now, created)
+        return issued
 
     def account_from_token(self, token: str) -> str:
-        """The account id a bearer token was issued to; Unauthorized when forged, expired or its account is gone."""
+        """The account id a bearer token was issued to; Unauthorized when forged, expired, signed out or its account is gone."""
+        return self.session_of_token(token)[0]
+
+    def session_of_token(self, token: str) -> tuple[str, str]:
+        """(account id, sign-in session id) of a valid access token."""
         try:
             claims = jwt.decode(token, self.secret, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER,
-                                options={"require": ["sub", "exp", "iat"], "verify_exp": False, "verify_iat": False})
+                                options={"require": ["sub", "sid", "exp", "iat"], "verify_exp": False, "verify_iat": False})
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"access token is not valid: {exc}", field="Authorization") from None
-        if not isinstance(claims["exp"], (int, float)) or claims["exp"] <= self.clock().timestamp():
-            raise Unauthorized("access token has expired; sign in again", field="Authorization")
+        now = self.clock()
+        if not isinstance(claims["exp"], (int, float)) or claims["exp"] <= now.timestamp():
+            raise Unauthorized("access token has expired; refresh it (POST /v1/auth/refresh) or sign in again", field="Authorization")
         with self.uow() as uow:
-            if uow.session.get(Account, claims["sub"]) is None:
-                raise Unauthorized("access token names an account that does not exist", field="Authorization")
-        return claims["sub"]
+            row = uow.session.get(SignInSession, claims["sid"])
+            if row is None or row.account_id != claims["sub"]:
+                raise Unauthorized("access token names a sign-in that does not exist (or an account that was deleted)", field="Authorization")
+            if row.revoked_at is not None:
+                raise Unauthorized("access token was signed out; sign in again", field="Authorization")
+        return claims["sub"], claims["sid"]
+
+    def refresh(self, refresh_token: str) -> IssuedToken:
+        """A new access token and a new refresh token for a valid refresh token; the old one stops working."""
+        now = self.clock()
+        digest = _refresh_hash(refresh_token)
+        with self.uow() as uow:
+            row = uow.session.scalars(select(SignInSession).where(SignInSession.refresh_hash == digest).with_for_update()).first()
+            if row is None or row.revoked_at is not None:
+                raise Unauthorized("refresh_token: not valid (used already, signed out, or never issued); sign in again", field="refresh_token")
+            if row.expires_at <= now:
+                raise Unauthorized("refresh_token: expired; sign in again", field="refresh_token")
+            issued = self._tokens(row, now, created=False)
+            uow.commit()
+        return issued
+
+    def sign_out(self, token: str, *, everywhere: bool = False) -> int:
+        """End this access token's sign-in (or every sign-in of its account); how many were ended."""
+        account_id, sid = self.session_of_token(token)
+        now = self.clock()
+        with self.uow() as uow:
+            q = update(SignInSession).where(SignInSession.account_id == account_id, SignInSession.revoked_at.is_(None))
+            if not everywhere:
+                q = q.where(SignInSession.id == sid)
+            ended = uow.session.execute(q.values(revoked_at=now)).rowcount
+            uow.commit()
+        return ended
 
     # -- plates ---------------------------------------------------------------------------------
     def account(self, account_id: str) -> Account:
@@ -458,13 +498,22 @@ class Accounts:
             raise _bound_elsewhere(plate.number) from None
         return binding, True
 
-    def _issue(self, account_id: str, now: datetime, created: bool) -> IssuedToken:
+    def _open_session(self, db: Session, account_id: str, now: datetime, created: bool) -> IssuedToken:
+        row = SignInSession(id=uuid.uuid4().hex, account_id=account_id, refresh_hash="", created_at=now, refreshed_at=now,
+                            expires_at=now + self.refresh_ttl)
+        db.add(row)
+        return self._tokens(row, now, created)
+
+    def _tokens(self, row: SignInSession, now: datetime, created: bool) -> IssuedToken:
+        """A short-lived access token naming the sign-in, and a fresh refresh token (kept only as a hash)."""
         expires = now + self.token_ttl
-        claims = {"sub": account_id, "iat": int(now.timestamp()), "exp": int(expires.timestamp()),
+        claims = {"sub": row.account_id, "sid": row.id, "iat": int(now.timestamp()), "exp": int(expires.timestamp()),
                   "iss": ISSUER, "aud": AUDIENCE, "jti": uuid.uuid4().hex}
-        token = jwt.encode(claims, self.secret, algorithm="HS256")
-        return IssuedToken(access_token=token, expires_at=expires.replace(microsecond=0), account_id=account_id,
-                           new_account=created)
+        refresh = secrets.token_urlsafe(32)
+        row.refresh_hash, row.refreshed_at = _refresh_hash(refresh), now
+        return IssuedToken(access_token=jwt.encode(claims, self.secret, algorithm="HS256"), expires_at=expires.replace(microsecond=0),
+                           account_id=row.account_id, new_account=created, refresh_token=refresh,
+                           refresh_expires_at=row.expires_at.replace(microsecond=0))
 
     def _code_hash(self, phone: str, code: str) -> str:
         """HMAC-SHA256 under a key kept outside the database: a 6-digit code has 20 bits, so no slow hash
@@ -503,6 +552,11 @@ def _kept(uow: UnitOfWork, value: T) -> T:
     """Detach what was read, so the unit of work's closing rollback does not expire it."""
     uow.session.expunge_all()
     return value
+
+
+def _refresh_hash(token: str) -> str:
+    """A refresh token is 256 random bits: a plain SHA-256 keeps a leaked table from being used."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _serialise(db: Session, key: str) -> None:

@@ -16,8 +16,8 @@ def test_sign_in_registers_once_and_me_shows_the_account(accounts_api):
     r = client.post("/v1/auth/token", json={"phone": phone, "code": env.sender.last_code(phone)})
     assert r.status_code == 200
     token = r.json()
-    assert set(token) == {"access_token", "token_type", "expires_at", "account_id"}
-    assert (token["token_type"], token["expires_at"]) == ("bearer", "2026-11-30T02:00:00Z")
+    assert set(token) == {"access_token", "token_type", "expires_at", "account_id", "refresh_token", "refresh_expires_at"}
+    assert (token["token_type"], token["expires_at"], token["refresh_expires_at"]) == ("bearer", "2026-11-23T03:00:00Z", "2026-12-23T02:00:00Z")
     me = client.get("/v1/me", headers={"Authorization": f"Bearer {token['access_token']}"})
     assert me.status_code == 200
     assert me.json() == {"account_id": token["account_id"], "phone": phone, "created_at": "2026-11-23T02:00:00Z",

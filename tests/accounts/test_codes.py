@@ -136,13 +136,13 @@ def test_malformed_codes_are_invalid_input(env, code):
     assert err.value.field == "code"
 
 
-def test_token_names_the_account_and_expires_after_seven_days(env):
+def test_token_names_the_account_and_expires_after_an_hour(env):
     env.accounts.request_code("13800138000")
     issued = env.accounts.sign_in("13800138000", env.sender.last_code("13800138000"))
     account_id = issued.account_id
-    assert issued.expires_at == (env.clock() + timedelta(days=7)).replace(microsecond=0)
+    assert issued.expires_at == (env.clock() + timedelta(hours=1)).replace(microsecond=0)
     assert env.accounts.account_from_token(issued.access_token) == account_id
-    env.clock.advance(days=7, seconds=-1)
+    env.clock.advance(hours=1, seconds=-1)
     assert env.accounts.account_from_token(issued.access_token) == account_id
     env.clock.advance(seconds=1)
     with pytest.raises(Unauthorized, match="expired"):
@@ -150,9 +150,10 @@ def test_token_names_the_account_and_expires_after_seven_days(env):
 
 
 def test_forged_and_altered_tokens_are_refused(env):
-    account_id = env.sign_up()
+    real = jwt.decode(_token_of(env), options={"verify_signature": False})
+    account_id, sid = real["sub"], real["sid"]
     now = int(env.clock().timestamp())
-    claims = {"sub": account_id, "iat": now, "exp": now + 3600, "iss": "city-parking", "aud": "driver"}
+    claims = {"sub": account_id, "sid": sid, "iat": now, "exp": now + 3600, "iss": "city-parking", "aud": "driver"}
     forged = jwt.encode(claims, "x" * 40, algorithm="HS256")
     unsigned = jwt.encode(claims, None, algorithm="none")
     good = jwt.encode(claims, env.accounts.secret, algorithm="HS256")
@@ -165,9 +166,17 @@ def test_forged_and_altered_tokens_are_refused(env):
     assert env.accounts.account_from_token(good) == account_id
 
 
+def _token_of(env) -> str:
+    """A real access token of a fresh sign-in (its `sid` names a sign-in that exists)."""
+    phone = "13800138999"
+    env.clock.advance(minutes=2)
+    env.accounts.request_code(phone)
+    return env.accounts.sign_in(phone, env.sender.last_code(phone)).access_token
+
+
 def test_token_for_an_unknown_account_is_refused(env):
     now = int(env.clock().timestamp())
-    token = jwt.encode({"sub": "nobody", "iat": now, "exp": now + 60, "iss": "city-parking", "aud": "driver"},
+    token = jwt.encode({"sub": "nobody", "sid": "nowhere", "iat": now, "exp": now + 60, "iss": "city-parking", "aud": "driver"},
                        env.accounts.secret, algorithm="HS256")
     with pytest.raises(Unauthorized, match="does not exist"):
         env.accounts.account_from_token(token)
@@ -209,7 +218,10 @@ def test_console_sender_prints_the_code_for_the_demo(tmp_path, capsys):
     env.accounts.sender = ConsoleSender()
     sent = env.accounts.request_code("13800138000")
     line = capsys.readouterr().out
-    assert line.startswith("[parking] sign-in code for 13800138000: ") and sent.expires_at.isoformat(timespec="seconds") in line
+    from parking_core.clock import SHANGHAI
+
+    shanghai = sent.expires_at.astimezone(SHANGHAI).isoformat(timespec="seconds")
+    assert line.startswith("[parking] sign-in code for 13800138000: ") and shanghai in line  # the console speaks Shanghai time
     code = line.split(": ")[1].split()[0]
     assert env.accounts.sign_in("13800138000", code).new_account
 
