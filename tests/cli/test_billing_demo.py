@@ -4,6 +4,7 @@ its database and the bill of its Alipay stand-in (kept in PARKING_DATA_DIR), not
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -17,14 +18,18 @@ def _run_demo_until_paid(parking_env: dict, cwd, timeout_s: float = 90) -> str:
     err = cwd / "demo.err"
     with open(err, "w") as sink:
         proc = subprocess.Popen([*_command(), "demo", "--lots", "300", "--rate", "100", "--port", str(free_port())],
-                                cwd=cwd, env=parking_env, stdout=subprocess.DEVNULL, stderr=sink)
+                                cwd=cwd, env=parking_env, stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True)
         try:
             deadline = time.monotonic() + timeout_s
             while "charged through the local Alipay" not in err.read_text() and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.5)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(30)
+        finally:  # Ctrl-C as a person would, to the whole group (a launcher script may stand between us and python)
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
     return err.read_text()
 
 
