@@ -2,6 +2,21 @@
 it in the app; it is `unpaid` again when Alipay closes the trade or the code lapses unscanned."""
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
+
+
+@pytest.fixture
+def billing_env(billing_env):
+    """The billing env, with drivers' access tokens that outlive the hours these tests move the clock on."""
+    def build(**kw):
+        env = billing_env(**kw)
+        env.accounts.token_ttl = timedelta(days=1)
+        return env
+
+    return build
+
 
 def _status(env, driver, order_id: str) -> str:
     return env.api.get(f"/v1/me/orders/{order_id}", headers=driver.headers).json()["status"]
