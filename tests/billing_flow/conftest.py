@@ -157,7 +157,8 @@ def billing_env(make_platform, alipay_gw, app_keys, tmp_path):
         client = build_client(alipay_gw.client_settings(app_private_key_pem=app_keys.private_pem,
                                                         notify_url=f"{served.url}/v1/payments/alipay/notify"))
         sender, notices = RecordingSender(), RecordingNotifier()
-        platform.accounts = Accounts.from_settings(AccountSettings(), data_dir=platform.settings.data_dir, uow=platform.uow,
+        # drivers in these flows stay signed in for the day while the clock jumps hours (tokens: tests/accounts)
+        platform.accounts = Accounts.from_settings(AccountSettings(token_ttl_s=86_400), data_dir=platform.settings.data_dir, uow=platform.uow,
                                                    clock=platform.clock, sender=sender, notifier=notices, alipay=client)
         platform.operator_keys = OperatorKeys({"alice": OPERATOR_KEY})
         billing = install_billing(platform, alipay=client, notifier=notices, start_worker=worker_thread,
