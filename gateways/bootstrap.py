@@ -29,7 +29,7 @@ from parking_core.notify import CodeSender, ConsoleNotifier, ConsoleSender, Noti
 from parking_core.registry import load_lots
 from parking_core.sessions import SessionBook
 from parking_core.settings import Settings
-from sensors.broker import EmbeddedBroker
+from sensors.broker import EmbeddedBroker, embedded_password
 from sensors.mqtt import MqttIngest, MqttTarget, Publisher
 from sensors.pipeline import IngestPipeline
 from sensors.worker_status import WorkerBoard
@@ -130,9 +130,9 @@ class Platform:
         if s.mqtt_url:
             self.mqtt_target = MqttTarget.from_url(s.mqtt_url)
         elif self.with_ingest:
-            self.broker = EmbeddedBroker(port=_embedded_port()).start()
+            self.broker = EmbeddedBroker(port=_embedded_port(), password=embedded_password()).start()
             self.mqtt_target = MqttTarget.from_url(self.broker.url, v5=False)
-            log.info("embedded MQTT broker on %s", self.broker.url)
+            log.info("embedded MQTT broker on %s", self.broker.display_url)
         self.pipeline = IngestPipeline(
             directory=self.directory, live=self.live, uow_factory=self.uow, publish=self._publish,
             topic_prefix=s.topic_prefix, settle_s=s.debounce_s, rules=AvailabilityRules.from_settings(s),

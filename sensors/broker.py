@@ -1,18 +1,23 @@
 """The embedded MQTT broker (amqtt) for the zero-setup default: runs on its own thread and loop.
 
 Production uses Mosquitto (see deploy/mosquitto/); this one keeps the demo and quick
-tests free of any server install. It speaks MQTT 3.1.1 with persistent sessions; amqtt
-keeps queued messages only for clients that give a user name, so every client does.
+tests free of any server install. It speaks MQTT 3.1.1 with persistent sessions and, like any
+broker the platform trusts, accepts only a user name and password (the platform's own, random per
+start unless given); amqtt keeps queued messages only for clients that give a user name.
 """
 from __future__ import annotations
 
 import asyncio
 import errno
 import logging
+import os
+import secrets
 import socket
+import tempfile
 import threading
+from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parking_core.errors import ConfigError, DependencyUnavailable
@@ -28,6 +33,13 @@ class EmbeddedBrokerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     port: int = Field(default=DEFAULT_PORT, alias="PARKING_EMBEDDED_MQTT_PORT", ge=1, le=65535)
+    password: SecretStr | None = Field(default=None, alias="PARKING_EMBEDDED_MQTT_PASSWORD", min_length=12)
+
+
+def embedded_password() -> str | None:
+    """PARKING_EMBEDDED_MQTT_PASSWORD (user `platform`), for devices of your own on the embedded broker; else a random one per start."""
+    secret = load_validated(EmbeddedBrokerSettings, {}, secret=("PASSWORD",)).password
+    return secret.get_secret_value() if secret else None
 
 
 def embedded_port() -> int:
@@ -55,9 +67,15 @@ def check_port_free(host: str, port: int, *, setting: str = "PARKING_EMBEDDED_MQ
 
 
 class EmbeddedBroker:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Requires a user name and password like any broker the platform trusts: the user `platform`
+    with `password` (a random one when not given), checked against an argon2 hash."""
+
+    USER = "platform"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, password: str | None = None) -> None:
         self.host = host
         self.port = port or free_port()
+        self.password = password or secrets.token_urlsafe(18)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broker = None
         self._thread: threading.Thread | None = None
@@ -66,7 +84,12 @@ class EmbeddedBroker:
 
     @property
     def url(self) -> str:
-        return f"mqtt://platform:embedded@{self.host}:{self.port}"
+        """With the credentials: for the platform's own clients; show `display_url` to people."""
+        return f"mqtt://{self.USER}:{quote(self.password, safe='')}@{self.host}:{self.port}"
+
+    @property
+    def display_url(self) -> str:
+        return f"mqtt://{self.USER}:***@{self.host}:{self.port}"
 
     def start(self) -> "EmbeddedBroker":
         """Listen on exactly this port or raise ConfigError naming it: a broker that moved would
@@ -87,9 +110,15 @@ class EmbeddedBroker:
 
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
+        from argon2 import PasswordHasher
+
+        users = tempfile.NamedTemporaryFile("w", prefix="parking-mqtt-users-", suffix=".txt", delete=False)
+        with users:
+            users.write(f"{self.USER}:{PasswordHasher().hash(self.password)}\n")
+        self._users_file = users.name
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 1000}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}},
+            "plugins": {"amqtt.plugins.authentication.FileAuthPlugin": {"password_file": users.name}},
         }
 
         async def boot() -> None:
@@ -106,6 +135,9 @@ class EmbeddedBroker:
         self._loop.run_forever()
 
     def stop(self) -> None:
+        if getattr(self, "_users_file", None):
+            os.unlink(self._users_file)
+            self._users_file = None
         if self._loop is None or self._broker is None:
             return
         fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)

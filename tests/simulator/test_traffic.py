@@ -236,10 +236,10 @@ def test_run_simulation_publishes_over_mqtt_at_the_rate(city):
 
     broker = EmbeddedBroker().start()
     try:
-        target = MqttTarget(host=broker.host, port=broker.port, v5=False)
+        target = MqttTarget.from_url(broker.url, v5=False)
         got, ready = Counter(), threading.Event()
         sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sim-test-sub", protocol=mqtt.MQTTv311)
-        sub.username_pw_set("watcher")
+        sub.username_pw_set(broker.USER, broker.password)
         sub.on_connect = lambda c, *a: c.subscribe(f"{PREFIX}/#", qos=1)
         sub.on_subscribe = lambda *a: ready.set()
         sub.on_message = lambda c, u, m: got.update([m.topic.split("/")[-1]])
