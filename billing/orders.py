@@ -146,6 +146,8 @@ class OrderBook:
                       refunded_fen=0, vehicle=stay.vehicle, new_energy=stay.new_energy, entered_at=stay.entered_at,
                       exited_at=stay.exited_at, due_at=now + self.due, created_at=now, updated_at=now)
         self._set_price(order, self.price(db, stay))
+        if order.review is None and stay.review is not None:  # e.g. an exit read one character off: a person confirms first
+            order.review = f"not charged until the stay is confirmed: {stay.review}"[:500]
         if order.amount_fen == 0 and order.review is None:
             order.status, order.paid_at = "paid", now
         elif order.review is None and owner is not None:

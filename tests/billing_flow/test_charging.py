@@ -195,3 +195,24 @@ def test_the_payment_worker_is_woken_only_by_orders_to_charge(billing_env):
     driver = env.driver("苏E12345")
     env.stay(driver.plate)
     assert wake.is_set()
+
+
+def test_a_misread_exit_is_charged_only_after_a_person_confirms_the_match(billing_env):
+    """An exit read one character off matches the one car inside whose plate is that close; its
+    holder is not charged on that guess: the order waits for a person to confirm the stay."""
+    from tests.factories import passage_msg
+
+    env = billing_env()
+    driver = env.driver("苏E12345")
+    start = env.clock() - timedelta(minutes=150)
+    env.platform.pipeline.process([passage_msg("G1", "in1", "m-in", "in", driver.plate, start)])
+    env.platform.pipeline.process([passage_msg("G1", "out1", "m-out", "out", "苏E12845", env.clock())])  # one character off
+    (order,) = env.orders()
+    assert order.status == "unpaid" and order.review.startswith("not charged until the stay is confirmed")
+    assert env.work()["charged"] == 0
+    with env.platform.uow() as uow:
+        env.platform.sessions.correct(uow.session, order.session_id, field="plate", value=driver.plate, actor="op:alice",
+                                      reason="exit camera misread 3 as 8; confirmed on the entry photo")
+        uow.commit()
+    assert env.order(order.id).review is None
+    assert env.work()["charged"] == 1
