@@ -23,6 +23,7 @@ from billing.alipay.client import (
     AlipayError,
     AlipayRefused,
     AlipayTradeNotFound,
+    trade_cancel,
     trade_pay_withholding,
     trade_query,
 )
@@ -172,6 +173,13 @@ class PaymentWorker:
             return
         if result.status != "paid":
             return  # processing: the notification or a later query settles it
+        if result.total_amount_fen != claim.amount_fen:  # Alipay's word on the amount is checked like a notification's
+            with self.uow() as uow:
+                order, attempt = lock_attempt(uow.session, claim.out_trade_no)
+                order.review = f"Alipay answered {claim.out_trade_no} paid for {result.total_amount_fen} fen, we asked {claim.amount_fen} fen: check it"
+                attempt.next_query_at = None
+                uow.commit()
+            return
         with self.uow() as uow:
             found = lock_attempt(uow.session, claim.out_trade_no)
             settle(uow.session, *found, trade_status="TRADE_SUCCESS", trade_no=result.trade_no, amount_fen=result.total_amount_fen,
@@ -211,8 +219,14 @@ class PaymentWorker:
     def _query(self, out_trade_no: str) -> None:
         try:
             status = trade_query(self.alipay, out_trade_no=out_trade_no)
-        except AlipayTradeNotFound:  # a charge that never reached Alipay, or a QR code nobody scanned before it expired
-            self._fail(out_trade_no, "Alipay has no such trade", retry=True)
+        except AlipayTradeNotFound:  # a charge that has not reached Alipay (yet), or a QR code nobody scanned in time
+            try:  # before charging again under a new number, make sure this one can never complete late
+                trade_cancel(self.alipay, out_trade_no=out_trade_no)
+            except AlipayError as exc:
+                log.warning("cancel of %s failed, asking again later before any new charge: %s", out_trade_no, exc.message)
+                self._later(out_trade_no)
+                return
+            self._fail(out_trade_no, "Alipay has no such trade (its number is now cancelled)", retry=True)
             return
         except AlipayError as exc:
             log.warning("query of %s failed: %s", out_trade_no, exc.message)

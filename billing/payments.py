@@ -181,6 +181,13 @@ class Payments:
             if note.total_amount_fen != attempt.amount_fen:
                 raise NotificationRejected(f"total_amount is {note.total_amount_fen} fen, the trade is for {attempt.amount_fen} fen",
                                            kind="wrong_amount", field="total_amount", value=note.total_amount_fen)
+            seller = client.settings.seller_id
+            if seller and note.seller_id and note.seller_id != seller:
+                raise NotificationRejected(f"seller_id {note.seller_id!r} is not this merchant's", kind="wrong_seller",
+                                           field="seller_id", value=note.seller_id)
+            if attempt.trade_no and note.trade_no and note.trade_no != attempt.trade_no:
+                raise NotificationRejected(f"trade_no {note.trade_no!r} is not the trade {attempt.trade_no!r} Alipay gave this order",
+                                           kind="wrong_trade", field="trade_no", value=note.trade_no)
             if db.scalar(select(AlipayNotificationRecord.id).where(AlipayNotificationRecord.notify_id == note.notify_id)):
                 return "duplicate"
             db.add(AlipayNotificationRecord(

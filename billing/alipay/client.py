@@ -22,6 +22,7 @@ from alipay.aop.api.constant.CommonConstants import ALIPAY_SDK_PYTHON_VERSION, T
 from alipay.aop.api.domain.AccessParams import AccessParams
 from alipay.aop.api.domain.AgreementParams import AgreementParams
 from alipay.aop.api.domain.AlipayDataDataserviceBillDownloadurlQueryModel import AlipayDataDataserviceBillDownloadurlQueryModel
+from alipay.aop.api.domain.AlipayTradeCancelModel import AlipayTradeCancelModel
 from alipay.aop.api.domain.AlipayTradePayModel import AlipayTradePayModel
 from alipay.aop.api.domain.AlipayTradePrecreateModel import AlipayTradePrecreateModel
 from alipay.aop.api.domain.AlipayTradeQueryModel import AlipayTradeQueryModel
@@ -29,6 +30,7 @@ from alipay.aop.api.domain.AlipayTradeRefundModel import AlipayTradeRefundModel
 from alipay.aop.api.domain.AlipayUserAgreementPageSignModel import AlipayUserAgreementPageSignModel
 from alipay.aop.api.domain.AlipayUserAgreementQueryModel import AlipayUserAgreementQueryModel
 from alipay.aop.api.exception.Exception import RequestException, ResponseException
+from alipay.aop.api.request.AlipayTradeCancelRequest import AlipayTradeCancelRequest
 from alipay.aop.api.request.AlipayDataDataserviceBillDownloadurlQueryRequest import AlipayDataDataserviceBillDownloadurlQueryRequest
 from alipay.aop.api.request.AlipayTradePayRequest import AlipayTradePayRequest
 from alipay.aop.api.request.AlipayTradePrecreateRequest import AlipayTradePrecreateRequest
@@ -36,6 +38,7 @@ from alipay.aop.api.request.AlipayTradeQueryRequest import AlipayTradeQueryReque
 from alipay.aop.api.request.AlipayTradeRefundRequest import AlipayTradeRefundRequest
 from alipay.aop.api.request.AlipayUserAgreementPageSignRequest import AlipayUserAgreementPageSignRequest
 from alipay.aop.api.request.AlipayUserAgreementQueryRequest import AlipayUserAgreementQueryRequest
+from alipay.aop.api.response.AlipayTradeCancelResponse import AlipayTradeCancelResponse
 from alipay.aop.api.response.AlipayDataDataserviceBillDownloadurlQueryResponse import AlipayDataDataserviceBillDownloadurlQueryResponse
 from alipay.aop.api.response.AlipayResponse import AlipayResponse
 from alipay.aop.api.response.AlipayTradePayResponse import AlipayTradePayResponse
@@ -137,6 +140,7 @@ class AlipaySettings:
     timeout_s: float = 15.0
     notify_url: str | None = None
     sign_scene: str = "DEFAULT|DEFAULT"
+    seller_id: str | None = None  # the merchant's PID (2088…): notifications naming another seller are refused
 
     def __post_init__(self) -> None:
         if not isinstance(self.app_id, str) or not self.app_id.strip():
@@ -151,7 +155,7 @@ class AlipaySettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AlipaySettings:
-        """Settings from ALIPAY_APP_ID, ALIPAY_APP_PRIVATE_KEY[_FILE], ALIPAY_PUBLIC_KEY[_FILE], ALIPAY_SERVER_URL, ALIPAY_NOTIFY_URL, ALIPAY_SIGN_SCENE, ALIPAY_TIMEOUT_S."""
+        """Settings from ALIPAY_APP_ID, ALIPAY_APP_PRIVATE_KEY[_FILE], ALIPAY_PUBLIC_KEY[_FILE], ALIPAY_SERVER_URL, ALIPAY_NOTIFY_URL, ALIPAY_SIGN_SCENE, ALIPAY_TIMEOUT_S, ALIPAY_SELLER_ID."""
         env = os.environ if environ is None else environ
 
         def secret(name: str) -> str:
@@ -179,6 +183,7 @@ class AlipaySettings:
             timeout_s=timeout,
             notify_url=env.get("ALIPAY_NOTIFY_URL") or None,
             sign_scene=env.get("ALIPAY_SIGN_SCENE") or "DEFAULT|DEFAULT",
+            seller_id=env.get("ALIPAY_SELLER_ID") or None,
         )
 
 
@@ -405,6 +410,18 @@ def trade_query(client: AlipayClient, *, out_trade_no: str | None = None, trade_
         paid_at=_time(response.send_pay_date, "send_pay_date") if response.send_pay_date else None,
         buyer_user_id=response.buyer_user_id,
     )
+
+
+def trade_cancel(client: AlipayClient, *, out_trade_no: str) -> str:
+    """Make sure a trade whose outcome we do not know can never complete (alipay.trade.cancel): Alipay
+    closes it if unpaid, refunds it if paid, and refuses a pay request that arrives for it later.
+    Returns Alipay's action (`close`, `refund`, or `` when there was nothing to act on yet)."""
+    model = AlipayTradeCancelModel()
+    model.out_trade_no = _out_no(out_trade_no, "out_trade_no")
+    response = _call(client, AlipayTradeCancelRequest(biz_model=model), AlipayTradeCancelResponse(), "alipay.trade.cancel")
+    if response.retry_flag == "Y":
+        raise AlipayOutcomeUnknown(f"alipay.trade.cancel of {out_trade_no} asks to be retried", field="retry_flag", value="Y")
+    return str(response.action or "")
 
 
 def trade_refund(client: AlipayClient, *, out_request_no: str, refund_amount_fen: int, out_trade_no: str | None = None,

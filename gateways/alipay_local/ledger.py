@@ -83,9 +83,11 @@ class Refund:
 
 @dataclass
 class ChargeRule:
-    """A fault for the next withholding charges: refuse, keep processing, or pay but answer a system error."""
+    """A fault for the next withholding charges: refuse, keep processing, pay but answer a system error,
+    or `late`: the request is lost on the way (a system error, no trade), then arrives after
+    `settle_after_s` and is paid, unless its number was cancelled meanwhile."""
 
-    outcome: Literal["fail", "processing", "error_but_paid"] = "fail"
+    outcome: Literal["fail", "processing", "error_but_paid", "late"] = "fail"
     sub_code: str = "ACQ.BUYER_BALANCE_NOT_ENOUGH"
     sub_msg: str | None = None
     times: int | None = 1
@@ -103,6 +105,7 @@ class Ledger:
     trades: dict[str, Trade] = field(default_factory=dict)
     refunds: dict[tuple[str, str], Refund] = field(default_factory=dict)
     charge_rules: list[ChargeRule] = field(default_factory=list)
+    cancelled: set[str] = field(default_factory=set)  # numbers cancelled before any trade had them: never payable
     tamper_remaining: int = 0
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
@@ -186,6 +189,26 @@ class Ledger:
                 trade.qr_token = secrets.token_urlsafe(12)
             self.trades[out_trade_no] = trade
             return trade
+
+    def cancel(self, out_trade_no: str) -> str:
+        """alipay.trade.cancel: close an unpaid trade, refund a paid one, and bar a number not seen
+        yet from ever being paid. Alipay's `action`."""
+        with self.lock:
+            trade = self.trades.get(out_trade_no)
+            if trade is None:
+                self.cancelled.add(out_trade_no)
+                return "close"
+            if trade.status == "TRADE_FINISHED":
+                raise Refusal("40004", "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+            if trade.status == "TRADE_SUCCESS":
+                self.refunds[(trade.trade_no, f"cancel-{out_trade_no}")] = Refund(
+                    out_request_no=f"cancel-{out_trade_no}", trade_no=trade.trade_no, amount_fen=trade.total_fen - trade.refunded_fen,
+                    refunded_at=now())
+                trade.refunded_fen, action = trade.total_fen, "refund"
+            else:
+                action = "close"
+            trade.status, trade.closed_at = "TRADE_CLOSED", now()
+            return action
 
     def find_trade(self, *, out_trade_no: str | None = None, trade_no: str | None = None) -> Trade:
         with self.lock:

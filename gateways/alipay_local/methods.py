@@ -36,9 +36,15 @@ def trade_pay(gw: LocalAlipayGateway, biz: dict[str, Any], common: Mapping[str, 
         existing = gw.ledger.trades.get(out_trade_no)
         if existing is not None:
             return _repeat_of(existing, total_fen)
+        if out_trade_no in gw.ledger.cancelled:
+            raise Refusal("40004", "ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
         rule = gw.ledger.take_charge_rule(agreement_no)
         if rule is not None and rule.outcome == "fail":
             raise Refusal("40004", rule.sub_code, rule.sub_msg or SUB_MESSAGES.get(rule.sub_code, "支付失败"), out_trade_no=out_trade_no)
+        if rule is not None and rule.outcome == "late":  # lost on the way now, arrives later
+            late = dict(biz)
+            gw.scheduler.call_later(rule.settle_after_s, _arrive_late, gw, late, dict(common))
+            raise Refusal("20000", "ACQ.SYSTEM_ERROR", SUB_MESSAGES["ACQ.SYSTEM_ERROR"])
         trade = gw.ledger.create_trade(out_trade_no=out_trade_no, subject=subject, total_fen=total_fen,
                                        product_code="GENERAL_WITHHOLDING", notify_url=common.get("notify_url"), agreement=agreement)
     if rule is not None and rule.outcome == "processing":
@@ -48,6 +54,21 @@ def trade_pay(gw: LocalAlipayGateway, biz: dict[str, Any], common: Mapping[str, 
     if rule is not None and rule.outcome == "error_but_paid":
         raise Refusal("20000", "ACQ.SYSTEM_ERROR", SUB_MESSAGES["ACQ.SYSTEM_ERROR"])
     return _paid_fields(trade)
+
+
+def _arrive_late(gw: LocalAlipayGateway, biz: dict[str, Any], common: Mapping[str, str]) -> None:
+    """The lost request reaching Alipay after all: it charges, unless its number was cancelled."""
+    try:
+        trade_pay(gw, biz, common)
+    except Refusal:
+        pass
+
+
+def trade_cancel(gw: LocalAlipayGateway, biz: dict[str, Any], common: Mapping[str, str]) -> dict[str, Any]:
+    """alipay.trade.cancel: close if unpaid, refund if paid, and bar a number not yet seen."""
+    out_trade_no = _out_no(biz, "out_trade_no")
+    action = gw.ledger.cancel(out_trade_no)
+    return {"out_trade_no": out_trade_no, "retry_flag": "N", "action": action}
 
 
 def _repeat_of(trade: Trade, total_fen: int) -> dict[str, Any]:
@@ -149,6 +170,7 @@ METHODS: dict[str, Handler] = {
     "alipay.trade.precreate": trade_precreate,
     "alipay.trade.query": trade_query,
     "alipay.trade.refund": trade_refund,
+    "alipay.trade.cancel": trade_cancel,
     "alipay.user.agreement.query": agreement_query,
     "alipay.user.agreement.page.sign": agreement_page_sign,
     "alipay.data.dataservice.bill.downloadurl.query": bill_downloadurl_query,

@@ -56,7 +56,8 @@ class LocalAlipay:
         if private is None:
             raise ValueError("the gateway was given only the app public key; pass app_private_key_pem")
         return AlipaySettings(app_id=self.app_id, app_private_key_pem=private, alipay_public_key_pem=self.alipay_public_key_pem,
-                              server_url=self.url, notify_url=notify_url, timeout_s=timeout_s)
+                              server_url=self.url, notify_url=notify_url, timeout_s=timeout_s,
+                              seller_id=self.gateway.options.seller_id)
 
     # -- control (the same operations as the /_control API) --
 

@@ -216,3 +216,47 @@ def test_a_misread_exit_is_charged_only_after_a_person_confirms_the_match(billin
         uow.commit()
     assert env.order(order.id).review is None
     assert env.work()["charged"] == 1
+
+
+def test_a_charge_lost_on_the_way_is_cancelled_before_the_next_so_a_late_arrival_never_charges_twice(billing_env):
+    """The first pay request is lost (a system error, no trade at Alipay) and reaches Alipay later.
+    The query finds no trade; before charging again under a new number the worker cancels the old
+    one, so when the lost request arrives Alipay refuses it: the driver pays once."""
+    env = billing_env()
+    env.driver("苏E12345")
+    env.gw.add_charge_rule(ChargeRule("late", settle_after_s=3.0))
+    order = env.stay("苏E12345", minutes=150)
+    worker = env.billing.worker
+    worker.run_once()  # the request is lost: outcome unknown
+    assert env.order(order.id).status == "paying"
+    env.clock.advance(seconds=61)
+    worker.run_once()  # query: no such trade -> cancel its number -> charge again under a new one
+    worker.run_once()
+    env.gw.wait_idle(10)  # the lost request arrives now, and the new charge's notification
+    env.work()
+    assert env.order(order.id).status == "paid"
+    assert len(env.payments(order.id)) == 1
+    ledger = env.gw.gateway.ledger
+    paid = [t for t in ledger.trades.values() if t.status in ("TRADE_SUCCESS", "TRADE_FINISHED")]
+    assert len(paid) == 1  # Alipay took the money once
+    assert len(ledger.cancelled) == 1 and next(iter(ledger.cancelled)) not in ledger.trades
+
+
+def test_a_pay_answer_for_another_amount_is_not_recorded_as_paid(billing_env, monkeypatch):
+    """Alipay's synchronous answer is checked like its notifications: an amount other than the one
+    asked is flagged for a person, never recorded as the order paid."""
+    import dataclasses
+
+    import billing.payment_worker as worker_module
+
+    env = billing_env()
+    env.driver("苏E12345")
+    real = worker_module.trade_pay_withholding
+    monkeypatch.setattr(worker_module, "trade_pay_withholding",
+                        lambda *a, **kw: dataclasses.replace(real(*a, **kw), total_amount_fen=kw["amount_fen"] + 100))
+    env.gw.set_notify_policy(NotifyPolicy(drop_first=8, time_scale=2e-6))  # only the answer speaks
+    order = env.stay("苏E12345", minutes=150)
+    env.billing.worker.run_once()
+    after = env.order(order.id)
+    assert after.status == "paying" and "we asked 400 fen" in after.review
+    assert env.payments(order.id) == []

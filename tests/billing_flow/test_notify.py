@@ -109,3 +109,11 @@ def test_an_agreement_notification_sent_here_is_passed_to_accounts(billing_env):
     env.gw.wait_for(lambda: env.accounts.account(driver.account_id).agreement_status == "active")
     env.gw.wait_idle(5)
     assert [d.state for d in env.gw.deliveries()] == ["acknowledged"]
+
+
+def test_a_notification_naming_another_seller_is_refused_and_changes_nothing(qr, alipay_keys):
+    env, order, out_trade_no = qr
+    assert post(env, signed(env, alipay_keys, out_trade_no, seller_id="2088999999999999")) == "failure"
+    assert env.order(order.id).paid_fen == 0 and env.payments(order.id) == [] and notifications(env) == 0
+    ours = env.gw.gateway.options.seller_id
+    assert post(env, signed(env, alipay_keys, out_trade_no, seller_id=ours)) == "success"
