@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from billing.payment_worker import PaymentWorker
 from billing.payments import Payments
 from billing.reconcile import Reconciliation, Settlement, reconcile, settlement
 from billing.refunds import Refunds
-from parking_core.errors import ConfigError, DependencyUnavailable
+from parking_core.errors import DependencyUnavailable
 from parking_core.settings import load_validated
 from parking_core.notify import ConsoleNotifier, Notifier
 

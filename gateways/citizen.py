@@ -1,7 +1,6 @@
 """Citizen gateway (contract section 4): where are free spaces, and how many."""
 from __future__ import annotations
 
-from datetime import datetime
 from itertools import islice
 
 from fastapi import APIRouter, Query

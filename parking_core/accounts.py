@@ -21,7 +21,7 @@ from typing import TypeVar
 from urllib.parse import urljoin
 
 import jwt
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError

@@ -182,7 +182,7 @@ def test_the_sweep_takes_every_overdue_order_in_batches(billing_env):
 def test_the_payment_worker_is_woken_only_by_orders_to_charge(billing_env):
     """Street traffic (berth reports, passages of unregistered cars) gives the worker nothing to
     do and never wakes it; the exit of a car whose holder can be charged does."""
-    from tests.factories import berth_msg, passage_msg
+    from tests.factories import berth_msg
 
     env = billing_env()
     wake = env.billing.worker._wake

@@ -6,14 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
