@@ -196,7 +196,7 @@ class Payments:
                 out_biz_no=note.out_biz_no, received_at=now, raw=dict(note.raw)))
             if note.is_refund:
                 outcome = confirm_refund(db, order, out_request_no=note.out_biz_no, at=note.gmt_refund or now, now=now,
-                                         notifier=self.notifier)
+                                         notifier=self.notifier, refunded_total_fen=note.refund_fee_fen)
             else:
                 outcome = settle(db, order, attempt, trade_status=note.trade_status or "", trade_no=note.trade_no or "",
                                  amount_fen=note.total_amount_fen, paid_at=note.gmt_payment, buyer_id=note.buyer_id,

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.alipay.client import AlipayClient, AlipayError, AlipayRefused, trade_refund
+from billing.alipay.notify import NotificationRejected
 from billing.models import Order, Payment, Refund
 from billing.orders import SETTLED, after_commit, audit, kept, lock_order, move
 from parking_core.db import UnitOfWork
@@ -31,8 +32,10 @@ class RefundRefused(Conflict):
 
 
 def confirm_refund(db: Session, order: Order, *, out_request_no: str | None, at: datetime, now: datetime,
-                   notifier: Notifier | None) -> str:
-    """Alipay says this refund was made: count it once and move the order to (partially_)refunded."""
+                   notifier: Notifier | None, refunded_total_fen: int | None = None) -> str:
+    """Alipay says this refund was made: count it once and move the order to (partially_)refunded.
+    `refunded_total_fen` (the notification's refund_fee: all refunded of the trade so far) must equal
+    what we refunded of that payment including this one, else NotificationRejected and nothing changes."""
     refund = db.scalars(select(Refund).where(Refund.order_id == order.id, Refund.out_request_no == (out_request_no or ""))
                         .with_for_update()).first()
     if refund is None:
@@ -41,6 +44,12 @@ def confirm_refund(db: Session, order: Order, *, out_request_no: str | None, at:
         return "unknown_refund"
     if refund.status == "succeeded":
         return "already_recorded"
+    if refunded_total_fen is not None:
+        before = db.scalar(select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
+            Refund.payment_id == refund.payment_id, Refund.status == "succeeded"))
+        if refunded_total_fen != before + refund.amount_fen:
+            raise NotificationRejected(f"refund_fee is {refunded_total_fen} fen, we refunded {before + refund.amount_fen} fen of that payment "
+                                       f"with {refund.out_request_no}", kind="wrong_amount", field="refund_fee", value=refunded_total_fen)
     refund.status, refund.completed_at, refund.failure_reason = "succeeded", at, None
     order.refunded_fen += refund.amount_fen
     order.updated_at = now

@@ -97,3 +97,27 @@ def test_a_refund_alipay_did_not_answer_stays_pending_and_the_worker_completes_i
     after = env.order(order.id)
     assert (after.status, after.refunded_fen) == ("partially_refunded", 150)
     assert len(env.gw.gateway.ledger.refunds) == 1
+
+
+def test_a_refund_notification_is_checked_against_what_was_refunded(billing_env, alipay_keys):
+    """Alipay's refund_fee is everything refunded of the trade so far: a notification whose figure
+    disagrees with the refunds we asked for is refused and changes nothing; the right one is recorded."""
+    import uuid
+
+    from billing.models import Refund
+    from tests.billing_flow.test_notify import post, signed
+
+    env = billing_env()
+    _, order = _paid(env)
+    (payment,) = env.payments(order.id)
+    with env.platform.uow() as uow:  # a refund asked whose answer never came back
+        uow.session.add(Refund(order_id=order.id, payment_id=payment.id, request_id="r1", out_request_no=f"RF-{uuid.uuid4().hex[:8]}",
+                               amount_fen=150, reason="barrier fault", requested_by="alice", status="pending", created_at=env.clock()))
+        uow.commit()
+        out_request_no = uow.session.scalars(__import__("sqlalchemy").select(Refund.out_request_no)).one()
+    fields = {"trade_no": payment.trade_no, "out_biz_no": out_request_no, "gmt_refund": "2026-11-23 10:00:00.000"}
+    assert post(env, signed(env, alipay_keys, payment.out_trade_no, refund_fee="4.00", **fields)) == "failure"
+    assert env.order(order.id).refunded_fen == 0
+    assert post(env, signed(env, alipay_keys, payment.out_trade_no, refund_fee="1.50", **fields)) == "success"
+    after = env.order(order.id)
+    assert (after.refunded_fen, after.status) == (150, "partially_refunded")
