@@ -333,6 +333,9 @@ class Accounts:
         with self.uow() as uow:
             binding, created = self._bind(uow.session, account_id, valid, self.clock())
             uow.commit()
+        if created:  # the holder hears of every plate that starts to bill their account
+            self.notifier.notify(account_id, "plate_bound", f"plate {binding.plate} is now bound to your account",
+                                 {"plate": binding.plate, "bound_at": binding.bound_at.isoformat()})
         return binding, created
 
     def unbind_plate(self, account_id: str, plate: str) -> PlateBinding:
@@ -343,6 +346,7 @@ class Accounts:
                 raise PlateNotBound(f"plate {number!r} is not bound to your account", field="plate", value=plate)
             _unbind(held, self.clock(), "unbound by the driver")
             uow.commit()
+        self.notifier.notify(account_id, "plate_unbound", f"plate {held.plate} was removed from your account", {"plate": held.plate})
         return held
 
     # -- disputes -------------------------------------------------------------------------------

@@ -232,3 +232,11 @@ def test_one_account_binding_one_plate_twice_at_once_on_postgresql(pg_url, tmp_p
         t.join(30)
     assert sorted(created for _, created in results) == [False, False, False, True]
     assert len({b.id for b, _ in results}) == 1 and active_rows(env, "苏E12345") == [(a, "苏E12345")]
+
+
+def test_the_driver_is_told_when_a_plate_is_bound_to_or_removed_from_the_account(env):
+    account_id = env.sign_up()
+    env.accounts.bind_plate(account_id, "苏E77777")
+    env.accounts.bind_plate(account_id, "苏E77777")  # again: nothing new, no second notice
+    env.accounts.unbind_plate(account_id, "苏E77777")
+    assert [(n.kind, n.data["plate"]) for n in env.notifier.of(account_id)] == [("plate_bound", "苏E77777"), ("plate_unbound", "苏E77777")]
