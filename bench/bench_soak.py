@@ -121,14 +121,14 @@ def main() -> None:
             time.sleep(max(0.0, rest))
             last = sample(port, SAMPLE_S)
             sent = json.loads(sim.communicate(timeout=duration + 300)[0].strip().splitlines()[-1])
-            received, last_change, last = 0, time.monotonic(), -1
-            while time.monotonic() - last_change < 60:  # drain: until all is in, or nothing moved for a minute
+            received, moved_at, seen = 0, time.monotonic(), -1
+            while time.monotonic() - moved_at < 60:  # drain: until all is in, or nothing moved for a minute
                 ws = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["ingest"]["workers"]
                 received = sum(w.get("received", 0) for w in ws)
                 if received >= sent["acked"]:
                     break
-                if received != last:
-                    last, last_change = received, time.monotonic()
+                if received != seen:
+                    seen, moved_at = received, time.monotonic()
                 time.sleep(1.0)
             accepted = sum(w.get("accepted", 0) for w in ws)
             rejected = sum(w.get("rejected", 0) for w in ws)
