@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from sensors.simulator import generate_city
 from tests.sensors.test_mqtt_e2e import wait_for
 from tests.sensors.test_workers import Serve, prepare
@@ -19,6 +21,7 @@ SOAK_S = float(os.environ.get("PARKING_TEST_SOAK_S", "150"))
 LOTS, SEED, RATE = 120, 7, 300
 
 
+@pytest.mark.timeout(int(SOAK_S) + 300)
 def test_two_workers_take_the_full_message_mix_for_minutes(tmp_path, pg_url, redis_url, redis_prefix, shipped_mosquitto, topic_prefix):
     env = prepare(tmp_path, generate_city(LOTS, seed=SEED), pg_url=pg_url, redis_url=redis_url, redis_prefix=redis_prefix,
                   mqtt_url=shipped_mosquitto, topic_prefix=topic_prefix)
