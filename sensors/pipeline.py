@@ -205,12 +205,13 @@ class IngestPipeline:
                 lots.add(where[0])
         return lots
 
-    def _emit(self, lot_ids: set[str], now: datetime) -> None:
+    def _emit(self, lot_ids: set[str], now: datetime) -> list[tuple[str, datetime, Availability]]:
         """Log and publish the availability of these lots where it differs from what was published."""
         changes = self._availability_changes(lot_ids, now)
         if changes:
             self._retry(lambda: self._log([], changes, now))
             self._publish_changes(changes, now)
+        return changes
 
     def _unknown(self, ev: DeviceEvent) -> str | None:
         if ev.lot_id not in self.directory.lots:
@@ -252,10 +253,7 @@ class IngestPipeline:
             t = now.timestamp()
             changed = self._retry(lambda: self._ensure_live_state() or self.live.promote_due(t) | self.live.sweep_silent(t - timeout))
             changed |= {i for i, info in self.directory.lots.items() if info.shared_hours is not None}
-            changes = self._availability_changes(changed, now)
-            if changes:
-                self._retry(lambda: self._log([], changes, now))
-                self._publish_changes(changes, now)
+            changes = self._emit(changed, now)
             self._flush_devices()
             return {lot for lot, _, _ in changes}
 

@@ -29,7 +29,6 @@ def test_metrics_of_a_running_ingest_show_workers_reasons_and_lag(make_platform)
     from fastapi.testclient import TestClient
 
     from gateways.app import create_app
-    from sensors.messages import parse_message  # noqa: F401 - the same messages the broker would carry
 
     platform = make_platform(with_ingest=True)
     now = platform.clock()
