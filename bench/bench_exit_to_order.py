@@ -56,8 +56,8 @@ def use_sdk_signing() -> None:
 def alipay_child(port: int, keys_file: str, times_file: str) -> None:
     """The local Alipay on `port`, noting when each trade.pay arrives (by plate); writes the times when stdin closes."""
     from billing.alipay.signing import RsaKeyPair
-    from gateways.alipay_local import start_local_alipay
-    from gateways.alipay_local.methods import METHODS
+    from alipay_standin import start_local_alipay
+    from alipay_standin.methods import METHODS
 
     keys = json.loads(Path(keys_file).read_text())
     gw = start_local_alipay(port, app_public_key_pem=keys["app_public"],
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     from billing.alipay.signing import generate_keypair
     from billing.orders import after_commit
     from billing.service import BillingSettings, install_billing
-    from gateways.app import create_app
+    from gateways.http.app import create_app
     from gateways.bootstrap import Platform
     from parking_core.accounts import Accounts, AccountSettings
     from parking_core.notify import RecordingNotifier, RecordingSender

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from gateways.app import create_app
+    from gateways.http.app import create_app
     from gateways.bootstrap import Platform
     from parking_core.settings import load_settings
     from sensors.simulator import generate_city

@@ -9,7 +9,7 @@ Run from the repository root:
     python -m bench.bench_nearby_guidance [--workers 1] [--lots 3300] [--duration 10] [--updates 200] [--embedded]
 
 With --workers 1 the platform is served in this process (uvicorn on a thread, so 'in server' times and GC pauses
-are measured); with --workers N by N uvicorn worker processes from `gateways.http_worker:create_app_from_env`,
+are measured); with --workers N by N uvicorn worker processes from `gateways.http.worker:create_app_from_env`,
 while this process applies the background updates (the ingest's work) to the same PostgreSQL and Redis.
 Closed-loop figures come from wrk (`apt-get install wrk`; --wrk-connections, 16 as in the issue), open-loop ones
 (requests on a fixed schedule, latency counted from when each was due) from httpx clients in another process.
@@ -251,8 +251,8 @@ def profile_handlers(app, platform, points, base: str, n: int = 300) -> list[tup
 
     import httpx
 
-    from gateways.citizen import nearby
-    from gateways.guidance import forecaster_of, guidance
+    from gateways.citizen.lots import nearby
+    from gateways.citizen.guidance import forecaster_of, guidance
 
     forecaster = forecaster_of(_Request(app))
     handlers = {
@@ -356,7 +356,7 @@ def serve_workers(n: int, port: int, env: dict[str, str]):
     import subprocess
     import sys
 
-    code = ("import uvicorn; uvicorn.run('gateways.http_worker:create_app_from_env', factory=True, host='127.0.0.1', "
+    code = ("import uvicorn; uvicorn.run('gateways.http.worker:create_app_from_env', factory=True, host='127.0.0.1', "
             f"port={port}, workers={n}, log_level='warning', access_log=False)")
     return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env})
 
@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lots", type=int, default=3300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--embedded", action="store_true", help="SQLite and in-process live state instead of PostgreSQL and Redis")
-    ap.add_argument("--workers", type=int, default=1, help="HTTP worker processes (more than 1: gateways.http_worker)")
+    ap.add_argument("--workers", type=int, default=1, help="HTTP worker processes (more than 1: gateways.http.worker)")
     ap.add_argument("--updates", type=float, default=200.0, help="sensor updates a second applied in the background")
     ap.add_argument("--history-days", type=int, default=3, help="availability history per lot for the forecasts")
     ap.add_argument("--clients", type=int, default=32, help="client threads of the open-loop runs")
@@ -418,9 +418,9 @@ def main(argv: list[str] | None = None) -> None:
     import redis
     import uvicorn
 
-    from gateways.app import create_app
+    from gateways.http.app import create_app
     from gateways.bootstrap import Platform
-    from gateways.guidance import forecaster_of
+    from gateways.citizen.guidance import forecaster_of
     from parking_core.settings import load_settings
 
     os.environ["PARKING_RATE_LIMIT_PER_MIN"] = "0"  # a few clients stand in for a city of drivers

@@ -91,7 +91,7 @@ def main() -> None:
                "PARKING_DATA_DIR": str(tmp / "data"), "PARKING_MQTT_CLIENT_ID": f"soak-{uuid.uuid4().hex[:6]}"}
         registry = tmp / "city.geojson"
         registry.write_bytes(orjson.dumps(city))
-        cli = [sys.executable, "-m", "gateways.cli"]
+        cli = [sys.executable, "-m", "gateways.cli.main"]
         for args in (["db", "upgrade"], ["lots", "import", str(registry)]):
             subprocess.run(cli + args, env=env, check=True, capture_output=True)
         port = free_port()

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test helpers
 # 1,000 phones behind one trusted proxy (this machine): each is its own client by X-Forwarded-For
 os.environ.setdefault("PARKING_TRUSTED_PROXIES", "127.0.0.1")
 
-from gateways.app import create_app  # noqa: E402
+from gateways.http.app import create_app  # noqa: E402
 from gateways.bootstrap import Platform  # noqa: E402
-from gateways.registry_import import import_registry  # noqa: E402
+from gateways.operator.registry_import import import_registry  # noqa: E402
 from parking_core.db import upgrade  # noqa: E402
 from parking_core.settings import load_settings  # noqa: E402
 from sensors.simulator import generate_city  # noqa: E402

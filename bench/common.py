@@ -119,7 +119,8 @@ def prepare_database(url: str, lots: Sequence[LotInfo]) -> None:
     """Migrate the schema and import the registry, as `parking db upgrade` and `parking lots import` do."""
     from sqlalchemy.orm import Session
 
-    from parking_core.db import make_engine, upgrade
+    from parking_core.db import make_engine
+    from gateways.schema import upgrade
     from parking_core.registry import save_registry
 
     engine = make_engine(url)

@@ -18,9 +18,10 @@ from billing.alipay.client import AlipayClient
 from billing.tariffs import CompiledTariff
 from billing.tariffs.catalog import load_tariff_catalog
 from billing.tariffs.versions import TariffBook
-from gateways.operator_auth import load_operator_keys
+from gateways.operator.permissions import load_operator_keys
 from parking_core.accounts import Accounts, load_account_settings
-from parking_core.db import UnitOfWork, make_engine, schema_revisions
+from parking_core.db import UnitOfWork, make_engine
+from gateways.schema import schema_revisions
 from parking_core.directory import Directory
 from parking_core.errors import ConfigError
 from parking_core.events import BerthReported, DeviceEvent, PassageReported

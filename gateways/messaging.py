@@ -1,6 +1,6 @@
 """How a deployment reaches drivers: sign-in codes and notices through a webhook of the city's
 own SMS or push service, chosen by settings. The console stand-ins of parking_core.notify are
-for the demo and development only (`parking serve` refuses them, see gateways/production.py).
+for the demo and development only (`parking serve` refuses them, see gateways/cli/production.py).
 
 Each request is a JSON POST signed with HMAC-SHA256 over the body (header
 `X-Parking-Signature: sha256=<hex>`), so the receiver can tell the platform from a stranger;

@@ -60,7 +60,7 @@ class IngestSupervisor:
         self._lock = threading.Lock()
 
     def command(self, worker_id: int) -> list[str]:
-        cmd = [sys.executable, "-m", "gateways.cli", "ingest", "--worker-id", str(worker_id)]
+        cmd = [sys.executable, "-m", "gateways.cli.main", "ingest", "--worker-id", str(worker_id)]
         return cmd + (["--verbose"] if self.verbose else [])
 
     def start(self) -> "IngestSupervisor":

@@ -1,4 +1,4 @@
-"""Engines, the unit of work, and the schema version check; nothing connects at import."""
+"""Engines and the unit of work; nothing connects at import. The schema and its migrations: gateways/schema.py."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +7,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from parking_core.errors import DependencyUnavailable
 from parking_core.settings import normalise_database_url
-
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
@@ -53,37 +50,3 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.session.commit()
-
-
-def alembic_config(engine_url: str):
-    """An Alembic config pointing at the shipped migrations (no alembic.ini needed)."""
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", engine_url.replace("%", "%%"))
-    return cfg
-
-
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` on this engine."""
-    from alembic import command
-
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-
-
-def schema_revisions(engine: Engine) -> tuple[str | None, str]:
-    """(the database's revision, the code's head revision)."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
-    try:
-        with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-    except Exception as exc:  # the server itself is down
-        raise DependencyUnavailable(f"database unreachable: {exc.__class__.__name__}: {exc}", field="DATABASE_URL") from exc
-    return current, head

@@ -117,10 +117,10 @@ def backend_env(request, tmp_path):
 @pytest.fixture
 def make_platform(backend_env):
     """Build a started platform (no MQTT) over the test's backend, with the small city."""
-    from parking_core.db import upgrade
+    from gateways.schema import upgrade
     from parking_core.settings import load_settings
     from gateways.bootstrap import Platform
-    from gateways.registry_import import import_registry
+    from gateways.operator.registry_import import import_registry
     from tests.factories import FrozenClock, city_registry
 
     made = []
@@ -147,7 +147,7 @@ def api(make_platform):
     """(platform, TestClient) over the small city; the platform's clock is frozen."""
     from fastapi.testclient import TestClient
 
-    from gateways.app import create_app
+    from gateways.http.app import create_app
 
     def build(**kw):
         platform = make_platform(**kw)

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 
 from parking_core.accounts import Accounts, AccountSettings
-from parking_core.db import UnitOfWork, make_engine, upgrade
+from parking_core.db import UnitOfWork, make_engine
+from gateways.schema import upgrade
 from parking_core.notify import RecordingNotifier, RecordingSender
-from gateways.operator_auth import OperatorKeys
+from gateways.operator.permissions import OperatorKeys
 from tests.factories import FrozenClock
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)

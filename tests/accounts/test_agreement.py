@@ -15,8 +15,8 @@ import uvicorn
 from billing.alipay.client import build_client
 from billing.alipay.notify import NotificationRejected
 from billing.alipay.signing import generate_keypair, load_private_key, rsa2_sign, sign_content
-from gateways.alipay_local import NotifyPolicy, start_local_alipay
-from gateways.app import create_app
+from alipay_standin import NotifyPolicy, start_local_alipay
+from gateways.http.app import create_app
 from parking_core.accounts import AgreementActive, agreement_of
 from parking_core.errors import DependencyUnavailable
 from tests.accounts.conftest import build_accounts, next_phone, wire

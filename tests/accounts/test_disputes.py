@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from parking_core.account_models import PlateBinding
 from parking_core.accounts import DisputeClosed, DisputeNotFound, PlateLimitReached, owner_of
-from gateways.operator_auth import load_operator_keys
+from gateways.operator.permissions import load_operator_keys
 from parking_core.accounts import AccountSettings
 from parking_core.errors import ConfigError, Conflict, InvalidInput
 from tests.accounts.conftest import OPERATOR, sign_in

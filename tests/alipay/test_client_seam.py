@@ -19,7 +19,7 @@ from billing.alipay.client import (
     AlipayUnavailable, agreement_query, build_client, trade_pay_withholding, trade_precreate, trade_query,
 )
 from billing.alipay.signing import generate_keypair, load_private_key, rsa2_sign, sign_content
-from gateways.alipay_local import ChargeRule
+from alipay_standin import ChargeRule
 from parking_core.errors import ConfigError
 
 

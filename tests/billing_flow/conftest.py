@@ -21,9 +21,9 @@ from billing.alipay.signing import generate_keypair
 from billing.models import Order, Payment
 from billing.orders import kept
 from billing.service import Billing, BillingSettings, install_billing
-from gateways.alipay_local import LocalAlipay, NotifyPolicy, start_local_alipay
-from gateways.app import create_app
-from gateways.operator_auth import OperatorKeys
+from alipay_standin import LocalAlipay, NotifyPolicy, start_local_alipay
+from gateways.http.app import create_app
+from gateways.operator.permissions import OperatorKeys
 from parking_core.accounts import Accounts, AccountSettings
 from parking_core.notify import RecordingNotifier, RecordingSender
 from tests.factories import passage_msg

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from billing.models import AlipayNotificationRecord, PaymentAttempt
 from billing.service import install_billing
-from gateways.alipay_local import ChargeRule, NotifyPolicy
+from alipay_standin import ChargeRule, NotifyPolicy
 
 
 def _attempts(env, order_id):

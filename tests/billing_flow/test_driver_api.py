@@ -66,7 +66,7 @@ def test_paying_an_unpaid_order_by_qr_code_and_getting_the_receipt(billing_env):
 def test_a_paying_order_cannot_also_be_paid_by_qr(billing_env):
     env = billing_env()
     driver = env.driver("苏E12345")
-    from gateways.alipay_local import ChargeRule
+    from alipay_standin import ChargeRule
 
     env.gw.add_charge_rule(ChargeRule("processing", settle_after_s=30))
     order = env.stay("苏E12345", minutes=150)

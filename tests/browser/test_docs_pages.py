@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def site(make_platform):
-    from gateways.app import create_app
+    from gateways.http.app import create_app
 
     with serving(create_app(make_platform())) as base:
         yield base

@@ -27,7 +27,7 @@ class Ran:
 
 def _command() -> list[str]:
     exe = shutil.which("parking")
-    return [exe] if exe else [sys.executable, "-m", "gateways.cli"]
+    return [exe] if exe else [sys.executable, "-m", "gateways.cli.main"]
 
 
 @pytest.fixture

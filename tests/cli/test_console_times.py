@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from rich.console import Console
 
-from gateways.console import log_handler
+from gateways.cli.console import log_handler
 from parking_core.notify import ConsoleSender
 
 AT = datetime(2026, 12, 2, 6, 48, 23, tzinfo=timezone.utc)  # 14:48:23 in Shanghai

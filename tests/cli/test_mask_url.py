@@ -7,7 +7,7 @@ from urllib.parse import quote, urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateways.startup import _unreachable, mask_url
+from gateways.cli.startup import _unreachable, mask_url
 
 secrets_ = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=4, max_size=40).map(lambda s: "pw" + s)
 

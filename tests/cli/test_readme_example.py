@@ -22,7 +22,7 @@ def _example() -> tuple[str, dict]:
 
 @pytest.mark.parametrize("backend_env", ["embedded"], indirect=True)
 def test_the_readme_answer_is_the_demo_city_answer(make_platform):
-    from gateways.app import create_app
+    from gateways.http.app import create_app
     from sensors.simulator import generate_city
 
     url, shown = _example()

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from parking_core.db import UnitOfWork, make_engine, upgrade
+from parking_core.db import UnitOfWork, make_engine
+from gateways.schema import upgrade
 from parking_core.errors import InvalidInput
 from parking_core.models import Berth, Lot
 from parking_core.registry import load_lots, parse_registry, save_registry

@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from gateways.caching import CachingMiddleware
+from gateways.http.caching import CachingMiddleware
 from tests.factories import berth_msg, passage_msg
 
 NEARBY = {"lat": 31.3, "lon": 120.6, "radius_m": 2000}

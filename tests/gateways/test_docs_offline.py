@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateways.pages import WEB_DIR
+from gateways.citizen.pages import WEB_DIR
 
 ASSET = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|(?:url|spec-url)\s*:\s*["']([^"']+)["']|spec-url=["']([^"']+)["']""")
 

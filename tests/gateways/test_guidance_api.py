@@ -54,7 +54,7 @@ def warm_forecaster(client, platform) -> None:
     """Learn every lot's history as a running platform already has: requests never wait for it."""
     from types import SimpleNamespace
 
-    from gateways.guidance import forecaster_of
+    from gateways.citizen.guidance import forecaster_of
 
     forecaster = forecaster_of(SimpleNamespace(app=client.app))
     forecaster.prepare(list(platform.directory.lots), platform.clock())

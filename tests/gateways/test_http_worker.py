@@ -1,4 +1,4 @@
-"""HTTP worker processes (`gateways.http_worker:create_app_from_env`): the API from the environment, reading
+"""HTTP worker processes (`gateways.http.worker:create_app_from_env`): the API from the environment, reading
 what another process ingested from Redis."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateways.bootstrap import Platform
-from gateways.http_worker import create_app_from_env
-from gateways.registry_import import import_registry
-from parking_core.db import upgrade
+from gateways.http.worker import create_app_from_env
+from gateways.operator.registry_import import import_registry
+from gateways.schema import upgrade
 from parking_core.errors import ConfigError
 from parking_core.settings import load_settings
 from tests.factories import city_registry, counts_msg

@@ -28,7 +28,7 @@ def test_metrics_count_ingest_outcomes_lots_orders_and_latency(api):
 def test_metrics_of_a_running_ingest_show_workers_reasons_and_lag(make_platform):
     from fastapi.testclient import TestClient
 
-    from gateways.app import create_app
+    from gateways.http.app import create_app
 
     platform = make_platform(with_ingest=True)
     now = platform.clock()

@@ -10,7 +10,7 @@ import pytest
 
 from billing.orders import OrderBook
 from billing.tariffs.catalog import BUNDLED
-from gateways.operator_auth import OperatorKeys
+from gateways.operator.permissions import OperatorKeys
 from tests.factories import feature, registry
 
 KEY = "tariff-op-" + "k" * 24

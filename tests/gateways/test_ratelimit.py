@@ -8,8 +8,8 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from gateways.app import create_app
-from gateways.ratelimit import RateLimiter, client_of
+from gateways.http.app import create_app
+from gateways.http.ratelimit import RateLimiter, client_of
 from parking_core.errors import ConfigError, TooManyRequests
 
 
@@ -140,7 +140,7 @@ def test_signed_in_drivers_and_operators_are_limited_as_themselves_not_by_addres
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(api):
-    from gateways.body_limit import BodyLimitMiddleware
+    from gateways.http.body_limit import BodyLimitMiddleware
 
     _, client = api()
     big = b'{"phone": "' + b"1" * (2 << 20) + b'"}'

@@ -8,12 +8,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from gateways.app import create_app
+from gateways.http.app import create_app
 from parking_core.errors import ConfigError
 from parking_core.signs import load_signs
 from tests.factories import berth_msg, passage_msg
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "gateways" / "signs_example.json"
+EXAMPLE = Path(__file__).resolve().parents[2] / "gateways" / "citizen" / "signs_example.json"
 TOPIC = "parking/v1/signs/renmin-rd-north"
 
 

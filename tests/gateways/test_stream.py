@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from gateways.app import create_app
-from gateways.hub import Dropped, Hub
-from gateways.ratelimit import RateLimiter
+from gateways.http.app import create_app
+from gateways.citizen.hub import Dropped, Hub
+from gateways.http.ratelimit import RateLimiter
 from parking_core.availability import Availability
 from tests.browser.server import serving
 from tests.factories import berth_msg, passage_msg

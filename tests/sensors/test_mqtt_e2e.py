@@ -15,11 +15,11 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from parking_core.db import upgrade
+from gateways.schema import upgrade
 from parking_core.models import OccupancyEvent
 from parking_core.settings import load_settings
 from gateways.bootstrap import Platform
-from gateways.registry_import import import_registry
+from gateways.operator.registry_import import import_registry
 from sensors.broker import free_port
 from sensors.mqtt import MqttTarget, connect, make_client
 from tests.factories import berth_msg, city_registry, feature, passage_msg, registry
@@ -135,7 +135,7 @@ def _city(n_lots=10, berths=10) -> dict:
 
 def _serve(env: dict, port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "gateways.cli", "serve", "--port", str(port), "--dev"],
+        [sys.executable, "-m", "gateways.cli.main", "serve", "--port", str(port), "--dev"],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 

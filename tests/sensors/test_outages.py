@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from parking_core.db import upgrade
+from gateways.schema import upgrade
 from parking_core.settings import load_settings
 from gateways.bootstrap import Platform
-from gateways.registry_import import import_registry
+from gateways.operator.registry_import import import_registry
 from sensors.mqtt import connect, make_client
 from tests.factories import berth_msg, feature, passage_msg, registry
 from tests.sensors.test_mqtt_e2e import wait_for

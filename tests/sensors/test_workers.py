@@ -35,7 +35,7 @@ BERTHS = [f"b{j}" for j in range(6)]
 def parking_cmd() -> list[str]:
     """The installed `parking` command, as the README runs it (the module when not on PATH)."""
     exe = shutil.which("parking")
-    return [exe] if exe else [sys.executable, "-m", "gateways.cli"]
+    return [exe] if exe else [sys.executable, "-m", "gateways.cli.main"]
 
 
 def prepare(tmp_path, city: dict, *, pg_url, redis_url, redis_prefix, mqtt_url, topic_prefix) -> dict:

@@ -1,0 +1,76 @@
+"""Citizen gateway (contract section 4): where are free spaces, and how many."""
+from __future__ import annotations
+
+from itertools import islice
+
+from fastapi import APIRouter, Query
+
+from parking_core.availability import Availability, AvailabilityRules, availability, read_availability
+from parking_core.errors import LotNotFound
+from parking_core.lots import LotInfo
+from gateways.http.coords import CoordDep, coord_out, wgs84_in
+from gateways.http.deps import PlatformDep
+from gateways.citizen.schemas import BerthList, BerthRead, ErrorBody, LotDetail, NearbyList, NearbyLot
+
+router = APIRouter(prefix="/v1", tags=["citizen"])
+NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown lot id"}}
+
+
+def _fields(info: LotInfo, a: Availability) -> dict:
+    return {
+        "id": info.id, "name": info.name, "kind": info.kind, "lat": info.lat, "lon": info.lon,
+        "free": a.free, "total": a.total, "status": a.status, "updated_at": a.updated_at, "berths_known": a.berths_known,
+    }
+
+
+@router.get("/lots/nearby", response_model=NearbyList)
+def nearby(
+    platform: PlatformDep,
+    coord: CoordDep,
+    lat: float = Query(ge=-90, le=90, description="latitude, in the `coord` system (WGS 84 by default)"),
+    lon: float = Query(ge=-180, le=180, description="longitude, in the `coord` system (WGS 84 by default)"),
+    radius_m: float = Query(1000, ge=0, le=50_000),
+    min_free: int = Query(0, ge=0),
+    limit: int = Query(20, ge=1, le=100),
+) -> dict:
+    """Car parks within the radius, nearest first, with their live availability."""
+    lat, lon = wgs84_in(coord, lat, lon)  # distances are measured in WGS-84
+    found = platform.directory.nearest(lat, lon, radius_m)  # lazy: exact distances only for the lots taken
+    rules = AvailabilityRules.from_settings(platform.settings)
+    now, out = platform.clock(), []
+    # live state is read only for lots that may be returned: `limit` of them, or chunks while min_free filters
+    chunk = limit if min_free == 0 else max(limit, 50)
+    while len(out) < limit and (batch := list(islice(found, chunk))):
+        distance = {info.id: d for d, info in batch}
+        for info, a in read_availability(platform.directory.lots, platform.live, list(distance), now, rules):
+            if a.free < min_free:
+                continue
+            out.append(NearbyLot(distance_m=round(distance[info.id], 1), **_fields(info, a)))
+            if len(out) >= limit:
+                break
+    return coord_out(coord, {"lots": out})
+
+
+@router.get("/lots/{lot_id}", response_model=LotDetail, responses=NOT_FOUND)
+def lot_detail(lot_id: str, platform: PlatformDep, coord: CoordDep) -> LotDetail:
+    info = platform.directory.get(lot_id)
+    if info is None:
+        raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
+    a = availability(info, platform.live.lot(lot_id), platform.clock(), AvailabilityRules.from_settings(platform.settings))
+    row = coord_out(coord, _fields(info, a))
+    return LotDetail(
+        **row, operator=info.operator, district=info.district, tariff=info.tariff,
+        shared_hours=str(info.shared_hours) if info.shared_hours else None, berth_sensors=info.has_sensors,
+    )
+
+
+@router.get("/lots/{lot_id}/berths", response_model=BerthList, responses=NOT_FOUND)
+def lot_berths(lot_id: str, platform: PlatformDep) -> dict:
+    """Each berth's state; all `closed` while the lot is outside its shared hours."""
+    info = platform.directory.get(lot_id)
+    if info is None:
+        raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
+    is_open = info.open_at(platform.clock())
+    return {"berths": [
+        BerthRead(id=b.id, status=b.status if is_open else "closed", since=b.since) for b in platform.live.berths(lot_id)
+    ]}

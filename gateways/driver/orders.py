@@ -1,0 +1,164 @@
+"""Driver gateway for billing: my stays, my orders, paying one by QR code, my receipts. Only the caller's own
+data: another driver's order is 403, an order that does not exist 404."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from billing.models import Order
+from billing.orders import SETTLED, kept
+from gateways.driver.auth import CurrentAccount
+from gateways.http.deps import PlatformDep
+from gateways.callbacks.alipay import BillingDep
+from gateways.citizen.schemas import ErrorBody
+
+router = APIRouter(prefix="/v1/me", tags=["driver billing"])
+OrderStatus = Literal["unpaid", "paying", "paid", "arrears", "refunded", "partially_refunded", "void"]
+SIGNED_IN = {401: {"model": ErrorBody, "description": "no valid Bearer token"}}
+MINE = {**SIGNED_IN, 403: {"model": ErrorBody, "description": "another driver's order"},
+        404: {"model": ErrorBody, "description": "no such order"}}
+
+
+class OrderRead(BaseModel):
+    id: str
+    session_id: str
+    lot_id: str
+    lot_name: str | None
+    plate: str
+    status: OrderStatus
+    amount_fen: int
+    paid_fen: int
+    refunded_fen: int
+    owed_fen: int = Field(description="what is still to pay")
+    tariff_id: str | None
+    tariff_version: int | None
+    entered_at: datetime
+    exited_at: datetime
+    due_at: datetime
+    paid_at: datetime | None
+    failure_reason: str | None
+
+
+class OrderList(BaseModel):
+    orders: list[OrderRead]
+
+
+class BreakdownLine(BaseModel):
+    label: str
+    start: datetime
+    end: datetime
+    units: int
+    fen: int
+
+
+class PaymentRead(BaseModel):
+    out_trade_no: str
+    trade_no: str
+    amount_fen: int
+    paid_at: datetime
+
+
+class OrderDetail(OrderRead):
+    lines: list[BreakdownLine]
+    payments: list[PaymentRead]
+
+
+class ReceiptList(BaseModel):
+    receipts: list[OrderDetail]
+
+
+class SessionOrder(BaseModel):
+    id: str
+    status: OrderStatus
+    amount_fen: int
+
+
+class SessionRead(BaseModel):
+    id: str
+    lot_id: str
+    lot_name: str | None
+    plate: str
+    status: Literal["open", "closed", "unmatched"]
+    entered_at: datetime | None
+    exited_at: datetime | None
+    order: SessionOrder | None
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionRead]
+
+
+class QrPay(BaseModel):
+    order_id: str
+    out_trade_no: str
+    qr_code: str = Field(description="show as a QR code; scanning it in Alipay pays the order")
+    amount_fen: int
+
+
+def _lot_name(platform, lot_id: str) -> str | None:  # noqa: ANN001
+    lot = platform.directory.get(lot_id)
+    return lot.name if lot else None
+
+
+def order_read(platform, o: Order) -> OrderRead:  # noqa: ANN001
+    return OrderRead(id=o.id, session_id=o.session_id, lot_id=o.lot_id, lot_name=_lot_name(platform, o.lot_id), plate=o.plate,
+                     status=o.status, amount_fen=o.amount_fen, paid_fen=o.paid_fen, refunded_fen=o.refunded_fen,
+                     owed_fen=max(0, o.amount_fen - o.paid_fen) if o.status not in ("void",) else 0, tariff_id=o.tariff_id,
+                     tariff_version=o.tariff_version, entered_at=o.entered_at, exited_at=o.exited_at, due_at=o.due_at,
+                     paid_at=o.paid_at, failure_reason=o.failure_reason)
+
+
+def _details(platform, billing, orders: list[Order]) -> list[OrderDetail]:  # noqa: ANN001
+    paid: dict[str, list[PaymentRead]] = {}
+    for p in billing.payments.payments_of([o.id for o in orders]):
+        paid.setdefault(p.order_id, []).append(PaymentRead(out_trade_no=p.out_trade_no, trade_no=p.trade_no,
+                                                           amount_fen=p.amount_fen, paid_at=p.paid_at))
+    return [OrderDetail(**order_read(platform, o).model_dump(), lines=[BreakdownLine(**line) for line in o.breakdown],
+                        payments=paid.get(o.id, [])) for o in orders]
+
+
+@router.get("/sessions", response_model=SessionList, responses=SIGNED_IN)
+def my_sessions(account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep,
+                limit: int = Query(50, ge=1, le=200)) -> SessionList:
+    """Stays of the plates you hold (since you bound them) and stays you were billed for, newest first."""
+    rows = billing.orders.sessions_of(account_id, limit=limit)
+    return SessionList(sessions=[SessionRead(
+        id=s.id, lot_id=s.lot_id, lot_name=_lot_name(platform, s.lot_id), plate=s.plate, status=s.status,
+        entered_at=s.entered_at, exited_at=s.exited_at,
+        order=SessionOrder(id=o.id, status=o.status, amount_fen=o.amount_fen) if o else None) for s, o in rows])
+
+
+@router.get("/orders", response_model=OrderList, responses=SIGNED_IN)
+def my_orders(account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep,
+              status: OrderStatus | None = Query(None), limit: int = Query(100, ge=1, le=500)) -> OrderList:
+    """Your orders, newest first; unpaid orders of nobody's for plates you hold are listed too (debts follow the plate)."""
+    return OrderList(orders=[order_read(platform, o) for o in billing.orders.of_account(account_id, status=status, limit=limit)])
+
+
+@router.get("/orders/{order_id}", response_model=OrderDetail, responses=MINE)
+def my_order(order_id: str, account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep) -> OrderDetail:
+    with billing.orders.uow() as uow:
+        order = kept(uow.session, billing.orders.owned(uow.session, order_id, account_id))
+    return _details(platform, billing, [order])[0]
+
+
+@router.post("/orders/{order_id}/pay", response_model=QrPay, responses={
+    **MINE, 409: {"model": ErrorBody, "description": "nothing to pay, or a charge is in progress"},
+    503: {"model": ErrorBody, "description": "Alipay not configured or unreachable"}})
+def pay_order(order_id: str, account_id: CurrentAccount, billing: BillingDep) -> QrPay:
+    """A QR code to pay an unpaid order with Alipay. The order is `paying` while the code awaits the scan (asking
+    again returns the same code), `paid` when Alipay's notification arrives, and `unpaid` again when Alipay closes
+    the trade or the code lapses unscanned (2 hours)."""
+    qr = billing.payments.pay_by_qr(account_id, order_id)
+    return QrPay(order_id=qr.order_id, out_trade_no=qr.out_trade_no, qr_code=qr.qr_code, amount_fen=qr.amount_fen)
+
+
+@router.get("/receipts", response_model=ReceiptList, responses=SIGNED_IN)
+def my_receipts(account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep,
+                limit: int = Query(100, ge=1, le=500)) -> ReceiptList:
+    """Paid orders with the tariff's lines as priced and the payments that settled them."""
+    orders = billing.orders.of_account(account_id, status=SETTLED, limit=limit)
+    return ReceiptList(receipts=_details(platform, billing, orders))

@@ -1,0 +1,54 @@
+"""The HTTP application: every audience's router on one FastAPI app over one platform."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateways.callbacks import alipay as alipay_callbacks
+from gateways.citizen import guidance, lots, lots_list, pages, places, signs, stream
+from gateways.driver import accounts as driver_accounts
+from gateways.driver import orders as driver_orders
+from gateways.http import health, metrics
+from gateways.opendata import feeds as opendata
+from gateways.operator import arrears as operator_arrears
+from gateways.operator import billing as operator_billing
+from gateways.operator import disputes as operator_disputes
+from gateways.operator import tariffs as operator_tariffs
+from gateways.http.body_limit import BodyLimitMiddleware
+from gateways.bootstrap import Platform
+from gateways.http.caching import CachingMiddleware
+from gateways.http.errors import install_error_handlers
+from gateways.opendata.cors import OpenDataCors
+from gateways.http.ratelimit import RateLimiter, RateLimitMiddleware
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(
+        title="City parking platform",
+        version="1",
+        description="Live availability, guidance and leave-first-pay-later billing for a city's car parks.",
+        docs_url=None, redoc_url=None,  # pages.mount serves both from bundled files: no CDN, works offline
+    )
+    app.state.platform = platform
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(lots.router)
+    app.include_router(driver_accounts.router)
+    app.include_router(operator_disputes.router)
+    app.include_router(lots_list.router)
+    stream.include(app)
+    pages.mount(app)
+    app.include_router(opendata.router)
+    app.include_router(signs.router)
+    app.include_router(alipay_callbacks.router)
+    app.include_router(driver_orders.router)
+    app.include_router(operator_billing.router)
+    app.include_router(operator_tariffs.router)
+    app.include_router(operator_arrears.router)
+    app.include_router(guidance.router)
+    app.include_router(places.router)
+    metrics.install(app, platform)
+    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_env())
+    app.add_middleware(OpenDataCors)  # outside the rate limit: preflights are free, a 429 is readable
+    app.add_middleware(CachingMiddleware)  # 429s and errors get no-store too
+    app.add_middleware(BodyLimitMiddleware)  # outermost: an oversized body is refused before anything reads it
+    return app
