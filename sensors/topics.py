@@ -72,7 +72,7 @@ def shared(topic_filter: str, group: str | None) -> str:
 class Topics:
     """The topic tree under one prefix."""
 
-    __slots__ = ("prefix", "_lots")
+    __slots__ = ("_lots", "prefix")
 
     def __init__(self, prefix: str) -> None:
         prefix = prefix.rstrip("/")
