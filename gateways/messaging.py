@@ -1,5 +1,5 @@
-"""How a deployment reaches drivers: sign-in codes and notices through a webhook of the city's
-own SMS or push service, chosen by settings. The console stand-ins of parking_core.notify are
+"""How a deployment reaches drivers: sign-in codes through Alibaba Cloud SMS (gateways/aliyun_sms.py)
+or a webhook of the city's own SMS service, notices through a webhook, chosen by settings. The console stand-ins of parking_core.notify are
 for the demo and development only (`parking serve` refuses them, see gateways/cli/production.py).
 
 Each request is a JSON POST signed with HMAC-SHA256 over the body (header
@@ -14,7 +14,7 @@ import hmac
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from parking_core.notify import CodeSender, ConsoleNotifier, ConsoleSender, Notifier, mask_phone
+from parking_core.errors import ConfigError
 from parking_core.settings import load_validated
 
 log = logging.getLogger("parking.messaging")
@@ -33,7 +34,13 @@ class MessagingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
+    sms_provider: Literal["webhook", "aliyun"] | None = Field(default=None, alias="PARKING_SMS_PROVIDER")
     sms_webhook_url: AnyHttpUrl | None = Field(default=None, alias="PARKING_SMS_WEBHOOK_URL")
+    aliyun_access_key_id: str | None = Field(default=None, alias="ALIBABA_CLOUD_ACCESS_KEY_ID")
+    aliyun_access_key_secret: SecretStr | None = Field(default=None, alias="ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    aliyun_sms_sign_name: str | None = Field(default=None, alias="PARKING_SMS_SIGN_NAME", min_length=1, max_length=40)
+    aliyun_sms_template_code: str | None = Field(default=None, alias="PARKING_SMS_TEMPLATE_CODE", pattern=r"^SMS_\d+$")
+    aliyun_sms_endpoint: str = Field(default="dysmsapi.aliyuncs.com", alias="PARKING_SMS_ENDPOINT", min_length=1)
     notify_webhook_url: AnyHttpUrl | None = Field(default=None, alias="PARKING_NOTIFY_WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, alias="PARKING_WEBHOOK_SECRET")
     webhook_timeout_s: float = Field(default=5.0, alias="PARKING_WEBHOOK_TIMEOUT_S", gt=0, le=60)
@@ -47,11 +54,20 @@ class MessagingSettings(BaseSettings):
 
 
 def load_messaging_settings(**overrides) -> MessagingSettings:
+    """Build and check the settings together: a provider named without what it needs stops start-up, naming the variable."""
     settings = load_validated(MessagingSettings, overrides, secret=("SECRET",))
+    if settings.sms_provider is None and settings.sms_webhook_url is not None:
+        settings.sms_provider = "webhook"  # PARKING_SMS_WEBHOOK_URL alone has always meant the webhook
     if (settings.sms_webhook_url or settings.notify_webhook_url) and settings.webhook_secret is None:
-        from parking_core.errors import ConfigError
-
         raise ConfigError("PARKING_WEBHOOK_SECRET must be set to sign the webhook requests", field="PARKING_WEBHOOK_SECRET")
+    needs = {"webhook": ("PARKING_SMS_WEBHOOK_URL",),
+             "aliyun": ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "PARKING_SMS_SIGN_NAME", "PARKING_SMS_TEMPLATE_CODE")}
+    values = {"PARKING_SMS_WEBHOOK_URL": settings.sms_webhook_url, "ALIBABA_CLOUD_ACCESS_KEY_ID": settings.aliyun_access_key_id,
+              "ALIBABA_CLOUD_ACCESS_KEY_SECRET": settings.aliyun_access_key_secret, "PARKING_SMS_SIGN_NAME": settings.aliyun_sms_sign_name,
+              "PARKING_SMS_TEMPLATE_CODE": settings.aliyun_sms_template_code}
+    for name in needs.get(settings.sms_provider or "", ()):
+        if values[name] is None:
+            raise ConfigError(f"{name} must be set when PARKING_SMS_PROVIDER={settings.sms_provider}", field=name)
     return settings
 
 
@@ -103,6 +119,18 @@ class WebhookNotifier(_Webhook):
 def messaging_from_settings(settings: MessagingSettings) -> tuple[CodeSender, Notifier]:
     """The webhooks when configured, else the console stand-ins (which production refuses)."""
     secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
-    sender: CodeSender = WebhookSender(str(settings.sms_webhook_url), secret, settings.webhook_timeout_s) if settings.sms_webhook_url else ConsoleSender()
+    sender: CodeSender
+    if settings.sms_provider == "aliyun":
+        from gateways.aliyun_sms import AliyunSmsSender
+
+        sender = AliyunSmsSender(
+            access_key_id=settings.aliyun_access_key_id or "", sign_name=settings.aliyun_sms_sign_name or "",
+            access_key_secret=settings.aliyun_access_key_secret.get_secret_value() if settings.aliyun_access_key_secret else "",
+            template_code=settings.aliyun_sms_template_code or "", endpoint=settings.aliyun_sms_endpoint,
+            timeout_s=settings.webhook_timeout_s)
+    elif settings.sms_provider == "webhook":
+        sender = WebhookSender(str(settings.sms_webhook_url), secret, settings.webhook_timeout_s)
+    else:
+        sender = ConsoleSender()
     notifier: Notifier = WebhookNotifier(str(settings.notify_webhook_url), secret, settings.webhook_timeout_s) if settings.notify_webhook_url else ConsoleNotifier()
     return sender, notifier
