@@ -1,4 +1,10 @@
-"""Operators authenticate with an API key (header X-Operator-Key) from PARKING_OPERATOR_KEYS or the data dir."""
+"""Who may see and change what through the operator API, decided here and nowhere else.
+
+A caller is a `Principal` (an API key, a console session, or an entry of PARKING_OPERATOR_KEYS) of the
+city, a district or an operator, with a role. An operator sees and changes only its own car parks and
+their stays, orders, passes, refunds and money; a district sees its district's, read-only; the city sees
+and may change everything. Outside one's scope a read answers 404 (as for an id that does not exist, so
+nothing leaks) and an action 403; both are logged."""
 from __future__ import annotations
 
 import hmac
@@ -14,19 +20,27 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from parking_core.accounts import AccountSettings, persisted_secret
-from parking_core.errors import ConfigError, Unauthorized
+from parking_core.errors import ConfigError, Forbidden, LotNotFound, NotFound, ParkingError, Unauthorized
+from parking_core.lots import LotInfo
+from parking_core.principals import ROLES, Principal, Principals
+
+__all__ = ["Principal", "OperatorPrincipal", "OperatorUser", "current_principal", "readable_operators", "readable_lots",
+           "lot_for_read", "lot_for_action", "operator_for_read", "operator_for_action", "require_role", "check_read",
+           "check_action", "principals_of", "OperatorKeys", "load_operator_keys"]
 
 log = logging.getLogger("parking.operators")
 
 KEY_FILE = "operator_keys"
 _NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 MIN_KEY = 16
-_header = APIKeyHeader(name="X-Operator-Key", auto_error=False, description="an operator's API key")
+CITY = "city"
+_header = APIKeyHeader(name="X-Operator-Key", auto_error=False,
+                       description="an operator API key, a console session token, or a PARKING_OPERATOR_KEYS key")
 
 
 @dataclass(frozen=True)
 class OperatorKeys:
-    """Operator name -> API key."""
+    """PARKING_OPERATOR_KEYS: name -> key; each is an admin key of operator `name` (`city`: the city)."""
 
     keys: Mapping[str, str]
 
@@ -58,31 +72,155 @@ class OperatorKeys:
 
 
 def load_operator_keys(settings: AccountSettings, data_dir: Path) -> OperatorKeys:
-    """PARKING_OPERATOR_KEYS, else the data dir's `operator_keys` file (made with one generated key on first start)."""
+    """PARKING_OPERATOR_KEYS, else the data dir's `operator_keys` file (made with one generated city key on first start)."""
     if settings.operator_keys is not None and settings.operator_keys.get_secret_value().strip():
         return OperatorKeys.parse(settings.operator_keys.get_secret_value(), source="PARKING_OPERATOR_KEYS")
     path = data_dir / KEY_FILE
     made = not path.exists()
-    keys = OperatorKeys.parse(persisted_secret(path, lambda: f"operator:{secrets.token_urlsafe(24)}"), source=str(path))
+    keys = OperatorKeys.parse(persisted_secret(path, lambda: f"{CITY}:{secrets.token_urlsafe(24)}"), source=str(path))
     if made:
-        log.warning("generated an operator API key in %s (send it as X-Operator-Key)", path)
+        log.warning("generated the city's operator API key in %s (send it as X-Operator-Key)", path)
     return keys
 
 
-def get_operator_keys(request: Request) -> OperatorKeys:
-    """The platform's keys (reached through the app: the composition root imports this module)."""
-    return request.app.state.platform.operator_keys
+def env_principal(name: str) -> Principal:
+    """A PARKING_OPERATOR_KEYS entry: the admin of operator `name`, or of the city when the name is `city`."""
+    return Principal(id=f"env:{name}", kind="city" if name == CITY else "operator", org_id=name, role="admin", name=name)
 
 
-def require_operator(keys: Annotated[OperatorKeys, Depends(get_operator_keys)],
-                     key: Annotated[str | None, Security(_header)] = None) -> str:
-    """The operator's name; 401 without a known key."""
+def principals_of(platform) -> Principals:  # noqa: ANN001
+    """The principals' store over the platform's database (stateless: made on demand)."""
+    from gateways.operator.settings import operator_settings
+
+    return Principals(uow=platform.uow, clock=platform.clock, session_ttl_s=operator_settings(platform).console_session_s)
+
+
+def current_principal(request: Request, key: Annotated[str | None, Security(_header)] = None) -> Principal:
+    """The caller; 401 without a valid, unexpired, unrevoked key or session (checked in the database each time)."""
     if not key:
         raise Unauthorized("X-Operator-Key: an operator API key is required", field="X-Operator-Key")
-    name = keys.name_of(key)
-    if name is None:
-        raise Unauthorized("X-Operator-Key: not a known operator key", field="X-Operator-Key")
-    return name
+    platform = request.app.state.platform
+    name = platform.operator_keys.name_of(key)
+    if name is not None:
+        return env_principal(name)
+    found = principals_of(platform).resolve(key)
+    if found is None:
+        raise Unauthorized("X-Operator-Key: not a valid operator key or session (unknown, expired or revoked)",
+                           field="X-Operator-Key")
+    return found
+
+
+OperatorPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_operator(p: OperatorPrincipal) -> str:
+    """The caller's name (kept for code written before principals)."""
+    return p.name
 
 
 OperatorUser = Annotated[str, Depends(require_operator)]
+
+
+def _refused(p: Principal, status: int, what: str, value: object) -> None:
+    log.warning("operator scope: refused %d to %s %s/%s (%s, %s) on %s %r", status, p.kind, p.org_id, p.name, p.id,
+                p.role, what, value)
+
+
+def in_scope(p: Principal, platform, *, lot_id: str | None, operator_id: str | None) -> bool:  # noqa: ANN001
+    """May `p` read something of this car park (or, without one, of this operator)?"""
+    if p.kind == "city":
+        return True
+    if p.kind == "operator":
+        if lot_id is not None and (lot := platform.directory.get(lot_id)) is not None:
+            return lot.operator == p.org_id
+        return operator_id == p.org_id
+    lot = platform.directory.get(lot_id) if lot_id is not None else None
+    return lot is not None and lot.district == p.org_id
+
+
+def may_act(p: Principal, role: str = "staff") -> bool:
+    """Districts only read; the city and operators act with a high enough role."""
+    return p.kind in ("city", "operator") and p.at_least(role)
+
+
+def require_role(p: Principal, role: str, *, what: str, value: object) -> None:
+    """403 (logged) unless `p` may act with this role."""
+    if role not in ROLES:
+        raise ValueError(role)
+    if not may_act(p, role):
+        _refused(p, 403, what, value)
+        why = "a district reads only" if p.kind == "district" else f"needs role {role} or above, not {p.role}"
+        raise Forbidden(f"{what}: {why}", field=what, value=str(value), needed=role)
+
+
+def check_read(p: Principal, platform, *, lot_id: str | None, operator_id: str | None, missing: ParkingError) -> None:  # noqa: ANN001
+    """Raise `missing` (the very error an unknown id gets) when the thing is outside p's scope."""
+    if not in_scope(p, platform, lot_id=lot_id, operator_id=operator_id):
+        _refused(p, 404, missing.field or "id", missing.value)
+        raise missing
+
+
+def check_action(p: Principal, platform, *, lot_id: str | None, operator_id: str | None, missing: ParkingError,  # noqa: ANN001
+                 role: str = "staff") -> None:
+    check_read(p, platform, lot_id=lot_id, operator_id=operator_id, missing=missing)
+    require_role(p, role, what=missing.field or "id", value=missing.value)
+
+
+def _lot_missing(lot_id: str) -> LotNotFound:
+    return LotNotFound(f"lot_id: no car park {lot_id!r}", field="lot_id", value=lot_id)
+
+
+def lot_for_read(p: Principal, platform, lot_id: str) -> LotInfo:  # noqa: ANN001
+    """The car park; 404 (logged when it exists) when unknown or outside p's scope."""
+    lot = platform.directory.get(lot_id)
+    if lot is None:
+        raise _lot_missing(lot_id)
+    check_read(p, platform, lot_id=lot_id, operator_id=lot.operator, missing=_lot_missing(lot_id))
+    return lot
+
+
+def lot_for_action(p: Principal, platform, lot_id: str, *, role: str = "staff") -> LotInfo:  # noqa: ANN001
+    """As lot_for_read, then 403 (logged) when p may read but not act (a district, a role too low)."""
+    lot = lot_for_read(p, platform, lot_id)
+    require_role(p, role, what="lot_id", value=lot_id)
+    return lot
+
+
+def readable_lots(p: Principal, platform) -> set[str] | None:  # noqa: ANN001
+    """The car parks p may read; None: every one (the city)."""
+    if p.kind == "city":
+        return None
+    attr = "operator" if p.kind == "operator" else "district"
+    return {lot.id for lot in platform.directory.lots.values() if getattr(lot, attr) == p.org_id}
+
+
+def readable_operators(p: Principal, platform) -> set[str] | None:  # noqa: ANN001
+    """Operators whose data p may read (a district: those with car parks in it); None: every operator."""
+    if p.kind == "city":
+        return None
+    if p.kind == "operator":
+        return {p.org_id}
+    return {lot.operator for lot in platform.directory.lots.values() if lot.district == p.org_id}
+
+
+def _operator_missing(operator_id: str) -> NotFound:
+    return NotFound(f"operator_id: no operator {operator_id!r}", field="operator_id", value=operator_id)
+
+
+def operator_for_read(p: Principal, platform, operator_id: str) -> str:  # noqa: ANN001
+    allowed = readable_operators(p, platform)
+    known = allowed if allowed is not None else {lot.operator for lot in platform.directory.lots.values()}
+    if operator_id not in known:
+        if allowed is not None:
+            _refused(p, 404, "operator_id", operator_id)
+        raise _operator_missing(operator_id)
+    return operator_id
+
+
+def operator_for_action(p: Principal, platform, operator_id: str, *, role: str = "staff") -> str:  # noqa: ANN001
+    operator_for_read(p, platform, operator_id)
+    if p.kind == "district" or (p.kind == "operator" and p.org_id != operator_id):
+        _refused(p, 403, "operator_id", operator_id)
+        raise Forbidden("operator_id: a district reads only", field="operator_id", value=operator_id)
+    require_role(p, role, what="operator_id", value=operator_id)
+    return operator_id

@@ -156,7 +156,7 @@ def test_operator_keys_come_from_the_environment_or_a_generated_file(tmp_path):
     assert not (tmp_path / "operator_keys").exists()
     generated = load_operator_keys(AccountSettings(), tmp_path)
     name, key = (tmp_path / "operator_keys").read_text().strip().split(":", 1)
-    assert generated.name_of(key) == name == "operator" and len(key) >= 16
+    assert generated.name_of(key) == name == "city" and len(key) >= 16  # the city's admin key
     assert (tmp_path / "operator_keys").stat().st_mode & 0o777 == 0o600
     assert load_operator_keys(AccountSettings(), tmp_path) == generated  # the same key after a restart
 
