@@ -17,7 +17,7 @@ class ChargeRuleBody(BaseModel):
     """The next matching withholding charges fail, stay processing, or are paid behind a system-error answer."""
 
     model_config = ConfigDict(extra="forbid")
-    outcome: Literal["fail", "processing", "error_but_paid"] = "fail"
+    outcome: Literal["fail", "processing", "error_but_paid", "late"] = "fail"
     sub_code: str = Field("ACQ.BUYER_BALANCE_NOT_ENOUGH", min_length=1)
     sub_msg: str | None = None
     times: int | None = Field(1, ge=1)
@@ -65,6 +65,7 @@ def control_router(gw: LocalAlipayGateway) -> APIRouter:
                 "refunds": [asdict(r) for r in gw.ledger.refunds.values()],
                 "charge_rules": [asdict(r) for r in gw.ledger.charge_rules],
                 "tamper_remaining": gw.ledger.tamper_remaining,
+                "duplicate_remaining": gw.ledger.duplicate_remaining,
                 "notify_policy": asdict(gw.notifier.policy),
             }
 
@@ -96,6 +97,11 @@ def control_router(gw: LocalAlipayGateway) -> APIRouter:
     def tamper(body: TamperBody) -> dict[str, int]:
         gw.tamper_next_responses(body.count)
         return {"tamper_remaining": body.count}
+
+    @router.post("/duplicate-payments")
+    def duplicate(body: TamperBody) -> dict[str, int]:
+        gw.duplicate_next_payments(body.count)
+        return {"duplicate_remaining": body.count}
 
     @router.post("/agreements", status_code=201)
     def sign(body: AgreementBody) -> dict[str, Any]:

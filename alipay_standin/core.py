@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from billing.alipay.bill import write_bill_zip
+from alipay_standin.bill_writer import write_bill_zip
 from billing.alipay.signing import RsaKeyPair, generate_keypair, load_private_key, load_public_key, rsa2_sign, sign_content
 from billing.alipay.wire import fen_to_yuan, format_time
 from alipay_standin.envelope import Refusal, check_request, response_key, signed_response
@@ -120,6 +120,11 @@ class LocalAlipayGateway:
     def clear_charge_rules(self) -> None:
         with self.ledger.lock:
             self.ledger.charge_rules.clear()
+
+    def duplicate_next_payments(self, count: int) -> None:
+        """Fault: each of the next `count` trades paid is taken twice (a twin trade in the bill, never notified)."""
+        with self.ledger.lock:
+            self.ledger.duplicate_remaining = count
 
     def tamper_next_responses(self, count: int) -> None:
         with self.ledger.lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -69,6 +70,7 @@ class Trade:
     buyer_logon_id: str | None = None
     refunded_fen: int = 0
     qr_token: str | None = None
+    twin_of: str | None = None  # a duplicate taken at Alipay: the trade_no of the trade it copies
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class Ledger:
     charge_rules: list[ChargeRule] = field(default_factory=list)
     cancelled: set[str] = field(default_factory=set)  # numbers cancelled before any trade had them: never payable
     tamper_remaining: int = 0
+    duplicate_remaining: int = 0  # fault: the next N trades paid are taken twice (a twin trade, same out_trade_no)
+    clock: Callable[[], datetime] = now  # Alipay's clock; tests of several days move it
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
     def _next(self) -> int:
@@ -122,7 +126,7 @@ class Ledger:
             for agreement in self.agreements.values():
                 if agreement.external_agreement_no == external_agreement_no and agreement.status == "NORMAL":
                     return agreement, False
-            moment = now()
+            moment = self.clock()
             seq = self._next()
             user = alipay_user_id or f"2088{seq:012d}"
             agreement = Agreement(
@@ -140,7 +144,7 @@ class Ledger:
             if agreement is None:
                 raise KeyError(f"no agreement {agreement_no}")
             agreement.status = "STOP"
-            agreement.invalid_time = now()
+            agreement.invalid_time = self.clock()
             return agreement
 
     def find_agreement(self, *, agreement_no: str | None, external_agreement_no: str | None) -> Agreement:
@@ -177,7 +181,7 @@ class Ledger:
     def create_trade(self, *, out_trade_no: str, subject: str, total_fen: int, product_code: str, notify_url: str | None,
                      agreement: Agreement | None = None) -> Trade:
         with self.lock:
-            moment = now()
+            moment = self.clock()
             trade = Trade(
                 trade_no=f"{moment:%Y%m%d}22001{self._next():015d}", out_trade_no=out_trade_no, subject=subject,
                 total_fen=total_fen, product_code=product_code, status="WAIT_BUYER_PAY", created_at=moment,
@@ -203,11 +207,11 @@ class Ledger:
             if trade.status == "TRADE_SUCCESS":
                 self.refunds[(trade.trade_no, f"cancel-{out_trade_no}")] = Refund(
                     out_request_no=f"cancel-{out_trade_no}", trade_no=trade.trade_no, amount_fen=trade.total_fen - trade.refunded_fen,
-                    refunded_at=now())
+                    refunded_at=self.clock())
                 trade.refunded_fen, action = trade.total_fen, "refund"
             else:
                 action = "close"
-            trade.status, trade.closed_at = "TRADE_CLOSED", now()
+            trade.status, trade.closed_at = "TRADE_CLOSED", self.clock()
             return action
 
     def find_trade(self, *, out_trade_no: str | None = None, trade_no: str | None = None) -> Trade:
@@ -235,11 +239,20 @@ class Ledger:
             if trade.status != "WAIT_BUYER_PAY":
                 return False
             trade.status = "TRADE_SUCCESS"
-            trade.paid_at = now()
+            trade.paid_at = self.clock()
+            if self.duplicate_remaining > 0:
+                self.duplicate_remaining -= 1
+                self._twin(trade)
             if trade.buyer_user_id is None:
                 trade.buyer_user_id = buyer_user_id or f"2088{self._next():012d}"
                 trade.buyer_logon_id = f"{trade.buyer_user_id[-4:]}***@local"
             return True
+
+    def _twin(self, trade: Trade) -> Trade:
+        """The same payment taken a second time under a new trade_no: in the bill, refundable, never notified."""
+        twin = replace(trade, trade_no=f"{trade.paid_at:%Y%m%d}22009{self._next():015d}", twin_of=trade.trade_no)
+        self.trades[f"{trade.out_trade_no}#twin-{twin.trade_no}"] = twin
+        return twin
 
     def mark_finished(self, trade: Trade) -> bool:
         """TRADE_SUCCESS becomes TRADE_FINISHED (no more refunds); False otherwise."""
@@ -265,7 +278,7 @@ class Ledger:
                 raise Refusal("40004", "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
             if amount_fen > trade.total_fen - trade.refunded_fen:
                 raise Refusal("40004", "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
-            refund = Refund(out_request_no=out_request_no, trade_no=trade.trade_no, amount_fen=amount_fen, refunded_at=now())
+            refund = Refund(out_request_no=out_request_no, trade_no=trade.trade_no, amount_fen=amount_fen, refunded_at=self.clock())
             self.refunds[(trade.trade_no, out_request_no)] = refund
             trade.refunded_fen += amount_fen
             if trade.refunded_fen == trade.total_fen:

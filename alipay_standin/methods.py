@@ -118,7 +118,7 @@ def trade_refund(gw: LocalAlipayGateway, biz: dict[str, Any], common: Mapping[st
     amount_fen = _amount(biz, "refund_amount")
     refund, moved = gw.ledger.refund(trade, out_request_no=out_request_no, amount_fen=amount_fen)
     refunded_at = f"{format_time(refund.refunded_at)}.000"
-    if moved:
+    if moved and trade.twin_of is None:  # a twin was never notified as paid, so neither is its refund
         gw.notify_refund(trade, out_request_no, refunded_at)
     return {**_trade_ids(trade), "buyer_logon_id": trade.buyer_logon_id, "buyer_user_id": trade.buyer_user_id,
             "fund_change": "Y" if moved else "N", "refund_fee": fen_to_yuan(trade.refunded_fen),

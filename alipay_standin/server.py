@@ -78,6 +78,10 @@ class LocalAlipay:
     def tamper_next_responses(self, count: int = 1) -> None:
         self.gateway.tamper_next_responses(count)
 
+    def duplicate_next_payments(self, count: int = 1) -> None:
+        """Fault: the next `count` payments are taken twice at Alipay (reconciliation finds each as a duplicate)."""
+        self.gateway.duplicate_next_payments(count)
+
     def sign_agreement(self, external_agreement_no: str, *, notify_url: str | None = None,
                        alipay_user_id: str | None = None) -> Agreement:
         return self.gateway.sign_agreement(external_agreement_no=external_agreement_no, notify_url=notify_url,

@@ -65,9 +65,9 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def reconcile(uow: Callable[[], UnitOfWork], client: AlipayClient, day: date) -> Reconciliation:
     """Download the day's bill through the SDK and compare it with our books (bills are T+1)."""
-    parsed = parse_bill_zip(download_bill(client, bill_date=day))
+    rows = parse_bill_zip(download_bill(client, bill_date=day))  # a bill with a bad line is rejected whole
     with uow() as unit:
-        return compare(unit.session, day, parsed.rows, parsed.errors)
+        return compare(unit.session, day, rows)
 
 
 def compare(db: Session, day: date, rows: list[BillRow], errors: list[BillRowError] = ()) -> Reconciliation:
