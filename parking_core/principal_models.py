@@ -53,3 +53,12 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class TariffOwner(Base):
+    """The operator that owns a tariff id it published first (a tariff none of its car parks used yet)."""
+
+    __tablename__ = "tariff_owners"
+    tariff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

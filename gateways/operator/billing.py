@@ -7,17 +7,27 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
-from billing.models import MonthlyPass, Refund
-from gateways.driver.orders import BreakdownLine, OrderRead, OrderStatus, PaymentRead, order_read
-from gateways.http.deps import PlatformDep
-from gateways.operator.permissions import OperatorUser
+from billing.models import MonthlyPass, Order
+from billing.orders import OrderNotFound
 from gateways.callbacks.alipay import BillingDep
 from gateways.citizen.schemas import ErrorBody
+from gateways.driver.orders import BreakdownLine, OrderRead, OrderStatus, PaymentRead, order_read
+from gateways.http.deps import PlatformDep
+from gateways.operator.approvals import ApprovalRead, approval_read, approvals_of
+from gateways.operator.paging import PageDep
+from gateways.operator.refund_read import RefundRead, refund_read
+from gateways.operator.permissions import (OperatorPrincipal, check_action, check_read, lot_for_action, lot_for_read,
+                                           operator_for_read,
+                                           readable_lots, require_role, scope_clause)
+from parking_core.audit import record_audit
+from parking_core.errors import Forbidden
 
 router = APIRouter(prefix="/v1/operator", tags=["operator billing"])
 AUTH = {401: {"model": ErrorBody, "description": "no valid X-Operator-Key"}}
-ORDER = {**AUTH, 404: {"model": ErrorBody, "description": "no such order"}}
+ORDER = {**AUTH, 404: {"model": ErrorBody, "description": "no such order (or not yours)"},
+         403: {"model": ErrorBody, "description": "you may read this order but not act on it (a district, a role too low)"}}
 
 
 class OperatorOrder(OrderRead):
@@ -29,6 +39,7 @@ class OperatorOrder(OrderRead):
 
 class OperatorOrderList(BaseModel):
     orders: list[OperatorOrder]
+    next_offset: int | None = Field(None, description="pass as `offset` for the next page; null on the last")
 
 
 class AttemptRead(BaseModel):
@@ -39,18 +50,6 @@ class AttemptRead(BaseModel):
     trade_no: str | None
     failure_reason: str | None
     created_at: datetime
-
-
-class RefundRead(BaseModel):
-    request_id: str
-    out_request_no: str
-    amount_fen: int
-    reason: str
-    requested_by: str
-    status: Literal["pending", "succeeded", "failed"]
-    failure_reason: str | None
-    created_at: datetime
-    completed_at: datetime | None
 
 
 class AuditRead(BaseModel):
@@ -104,6 +103,7 @@ class PassRead(BaseModel):
 
 class PassList(BaseModel):
     passes: list[PassRead]
+    next_offset: int | None = None
 
 
 class LineRead(BaseModel):
@@ -156,87 +156,159 @@ def _operator_order(platform, o) -> OperatorOrder:  # noqa: ANN001
                          review=o.review, review_amount_fen=o.review_amount_fen)
 
 
-def _refund(r: Refund) -> RefundRead:
-    return RefundRead(request_id=r.request_id, out_request_no=r.out_request_no, amount_fen=r.amount_fen, reason=r.reason,
-                      requested_by=r.requested_by, status=r.status, failure_reason=r.failure_reason, created_at=r.created_at,
-                      completed_at=r.completed_at)
-
-
 def _pass(p: MonthlyPass) -> PassRead:
     return PassRead(id=p.id, plate=p.plate, lot_id=p.lot_id, valid_from=p.valid_from, valid_to=p.valid_to, note=p.note,
                     created_by=p.created_by, created_at=p.created_at)
 
 
+def _missing(order_id: str) -> OrderNotFound:
+    return OrderNotFound(f"no order {order_id!r}", field="order_id", value=order_id)
+
+
+def scoped_order(p, platform, billing, order_id: str, *, act: str | None = None) -> Order:  # noqa: ANN001
+    """The order if p may read it (else 404, as for an unknown one); with `act`, p must hold that role for it (else 403)."""
+    o = billing.orders.get(order_id)
+    if act is None:
+        check_read(p, platform, lot_id=o.lot_id, operator_id=o.operator_id, missing=_missing(order_id))
+    else:
+        check_action(p, platform, lot_id=o.lot_id, operator_id=o.operator_id, missing=_missing(order_id), role=act)
+    return o
+
+
+def _order_audit(platform, p, action: str, o: Order, before: dict | None, after: dict | None) -> None:  # noqa: ANN001
+    with platform.uow() as uow:
+        record_audit(uow.session, actor=p, action=action, subject=f"order:{o.id}", operator_id=o.operator_id,
+                     before=before, after=after, at=platform.clock())
+        uow.commit()
+
+
+def _order_state(o: Order) -> dict:
+    return {"status": o.status, "amount_fen": o.amount_fen, "paid_fen": o.paid_fen, "refunded_fen": o.refunded_fen}
+
+
 @router.get("/orders", response_model=OperatorOrderList, responses=AUTH)
-def orders(operator: OperatorUser, billing: BillingDep, platform: PlatformDep, status: OrderStatus | None = None,
+def orders(p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep, page: PageDep, status: OrderStatus | None = None,
            lot_id: str | None = None, plate: str | None = None,
-           review: bool | None = Query(None, description="true: only orders awaiting a decision"),
-           limit: int = Query(100, ge=1, le=1000)) -> OperatorOrderList:
-    found = billing.orders.listed(status=status, lot_id=lot_id, plate=plate, review=review, limit=limit)
-    return OperatorOrderList(orders=[_operator_order(platform, o) for o in found])
+           review: bool | None = Query(None, description="true: only orders awaiting a decision")) -> OperatorOrderList:
+    """Your car parks' orders, newest first (`status=unpaid`, `arrears`, `paying` ... filter them)."""
+    from parking_core.plates import normalize_plate
+
+    q = select(Order)
+    if (cond := scope_clause(p, platform, lot_column=Order.lot_id, operator_column=Order.operator_id)) is not None:
+        q = q.where(cond)
+    if lot_id is not None:
+        lot_for_read(p, platform, lot_id)
+        q = q.where(Order.lot_id == lot_id)
+    if status is not None:
+        q = q.where(Order.status == status)
+    if plate is not None:
+        q = q.where(Order.plate == normalize_plate(plate))
+    if review is not None:
+        q = q.where(Order.review.is_not(None) if review else Order.review.is_(None))
+    with platform.uow() as uow:
+        found = list(uow.session.scalars(q.order_by(Order.created_at.desc(), Order.id.desc()).offset(page.offset).limit(page.limit)))
+    return OperatorOrderList(orders=[_operator_order(platform, o) for o in found], next_offset=page.next_offset(len(found)))
 
 
 @router.get("/orders/{order_id}", response_model=OperatorOrderDetail, responses=ORDER)
-def order(order_id: str, operator: OperatorUser, billing: BillingDep, platform: PlatformDep) -> OperatorOrderDetail:
+def order(order_id: str, p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep) -> OperatorOrderDetail:
     """An order with every attempt, payment, refund and audit line."""
-    o = billing.orders.get(order_id)
+    o = scoped_order(p, platform, billing, order_id)
     return OperatorOrderDetail(
         **_operator_order(platform, o).model_dump(), lines=[BreakdownLine(**line) for line in o.breakdown],
         attempts=[AttemptRead(out_trade_no=a.out_trade_no, kind=a.kind, amount_fen=a.amount_fen, status=a.status, trade_no=a.trade_no,
                               failure_reason=a.failure_reason, created_at=a.created_at) for a in billing.payments.attempts_of(order_id)],
         payments=[PaymentRead(out_trade_no=p.out_trade_no, trade_no=p.trade_no, amount_fen=p.amount_fen, paid_at=p.paid_at)
                   for p in billing.payments.payments_of([order_id])],
-        refunds=[_refund(r) for r in billing.refunds.of_order(order_id)],
+        refunds=[refund_read(r) for r in billing.refunds.of_order(order_id)],
         audit=[AuditRead(actor=a.actor, action=a.action, from_status=a.from_status, to_status=a.to_status,
                          old_amount_fen=a.old_amount_fen, new_amount_fen=a.new_amount_fen, reason=a.reason, at=a.at)
                for a in billing.orders.audit_of(order_id)],
     )
 
 
-@router.post("/orders/{order_id}/refund", response_model=RefundRead, status_code=201, responses={
+@router.post("/orders/{order_id}/refund", response_model=RefundRead | ApprovalRead, status_code=201, responses={
     **ORDER, 200: {"model": RefundRead, "description": "this request_id was already refunded"},
-    202: {"model": RefundRead, "description": "sent; Alipay has not confirmed it yet (repeat the request later)"},
+    202: {"model": RefundRead | ApprovalRead,
+          "description": "sent, Alipay has not confirmed it yet (repeat the request later); or, above "
+                         "PARKING_REFUND_APPROVAL_ABOVE_FEN, an approval (`approval_id`) waiting for another person with role finance"},
     409: {"model": ErrorBody, "description": "more than may be refunded, request_id reused with another amount, or Alipay refused"}})
-def refund(order_id: str, body: RefundCreate, operator: OperatorUser, billing: BillingDep, response: Response) -> RefundRead:
-    """Refund all or part of a paid order through Alipay (out_request_no per refund)."""
-    row, created = billing.refunds.refund(order_id, amount_fen=body.amount_fen, reason=body.reason, request_id=body.request_id,
-                                          operator=operator)
-    response.status_code = 202 if row.status == "pending" else 201 if created else 200
-    return _refund(row)
+def refund(order_id: str, body: RefundCreate, p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep,
+           response: Response) -> RefundRead | ApprovalRead:
+    """Refund all or part of a paid order through Alipay (out_request_no per refund); role staff. A refund that takes
+    the order's refunded total above the approval limit waits for a second person (role finance)."""
+    scoped_order(p, platform, billing, order_id, act="staff")
+    outcome = approvals_of(platform, billing).request(order_id, amount_fen=body.amount_fen, reason=body.reason,
+                                                      request_id=body.request_id, actor=p)
+    if outcome.approval is not None:
+        response.status_code = 202
+        return approval_read(outcome.approval)
+    row = outcome.refund
+    response.status_code = 202 if row.status == "pending" else 201 if outcome.created else 200
+    return refund_read(row)
 
 
 @router.post("/orders/{order_id}/void", response_model=OperatorOrder, responses={
     **ORDER, 409: {"model": ErrorBody, "description": "something was paid, or the order is not open"}})
-def void(order_id: str, body: VoidRequest, operator: OperatorUser, billing: BillingDep, platform: PlatformDep) -> OperatorOrder:
-    """Cancel an order nobody should pay (a misread plate, a test car)."""
-    return _operator_order(platform, billing.orders.void(order_id, actor=operator, reason=body.reason))
+def void(order_id: str, body: VoidRequest, p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep) -> OperatorOrder:
+    """Cancel an order nobody should pay (a misread plate, a test car); role staff."""
+    before = _order_state(scoped_order(p, platform, billing, order_id, act="staff"))
+    o = billing.orders.void(order_id, actor=p.name, reason=body.reason)
+    _order_audit(platform, p, "order.void", o, before, {**_order_state(o), "reason": body.reason})
+    return _operator_order(platform, o)
 
 
 @router.post("/passes", response_model=PassRead, status_code=201, responses={
-    **AUTH, 404: {"model": ErrorBody, "description": "no such car park"}, 422: {"model": ErrorBody}})
-def add_pass(body: PassCreate, operator: OperatorUser, billing: BillingDep) -> PassRead:
-    """A monthly pass: stays of this plate at this car park wholly within the days cost nothing."""
-    return _pass(billing.add_pass(plate=body.plate, lot_id=body.lot_id, valid_from=body.valid_from, valid_to=body.valid_to,
-                                  actor=operator, note=body.note))
+    **AUTH, 404: {"model": ErrorBody, "description": "no such car park (or not yours)"},
+    403: {"model": ErrorBody, "description": "a district, or a role below staff"}, 422: {"model": ErrorBody}})
+def add_pass(body: PassCreate, p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep) -> PassRead:
+    """A monthly pass: stays of this plate at this car park wholly within the days cost nothing. Role staff."""
+    lot = lot_for_action(p, platform, body.lot_id)
+    row = billing.add_pass(plate=body.plate, lot_id=body.lot_id, valid_from=body.valid_from, valid_to=body.valid_to,
+                           actor=p.name, note=body.note)
+    read = _pass(row)
+    with platform.uow() as uow:
+        record_audit(uow.session, actor=p, action="pass.add", subject=f"pass:{row.id}", operator_id=lot.operator,
+                     before=None, after=read.model_dump(mode="json"), at=platform.clock())
+        uow.commit()
+    return read
 
 
 @router.get("/passes", response_model=PassList, responses=AUTH)
-def list_passes(operator: OperatorUser, billing: BillingDep, plate: str | None = None, lot_id: str | None = None) -> PassList:
-    return PassList(passes=[_pass(p) for p in billing.passes(plate=plate, lot_id=lot_id)])
+def list_passes(p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep, page: PageDep,
+                plate: str | None = None, lot_id: str | None = None) -> PassList:
+    """Passes at your car parks."""
+    if lot_id is not None:
+        lot_for_read(p, platform, lot_id)
+    allowed = readable_lots(p, platform)
+    rows = [r for r in billing.passes(plate=plate, lot_id=lot_id) if allowed is None or r.lot_id in allowed]
+    shown = rows[page.offset:page.offset + page.limit]
+    return PassList(passes=[_pass(r) for r in shown], next_offset=page.next_offset(len(shown)))
 
 
 @router.get("/reconciliation/{day}", response_model=ReconciliationRead, responses={
-    **AUTH, 502: {"model": ErrorBody, "description": "Alipay refused (e.g. the bill does not exist yet: bills are T+1)"},
+    **AUTH, 403: {"model": ErrorBody, "description": "the bill covers every operator: only the city reconciles it"},
+    502: {"model": ErrorBody, "description": "Alipay refused (e.g. the bill does not exist yet: bills are T+1)"},
     503: {"model": ErrorBody, "description": "Alipay not configured or unreachable"}})
-def reconciliation(day: date, operator: OperatorUser, billing: BillingDep) -> ReconciliationRead:
-    """Alipay's bill of that Shanghai day against the payments and refunds recorded here."""
+def reconciliation(day: date, p: OperatorPrincipal, billing: BillingDep) -> ReconciliationRead:
+    """Alipay's bill of that Shanghai day against the payments and refunds recorded here (the city, role finance)."""
+    if p.kind != "city":
+        raise Forbidden("day: Alipay's bill covers every operator; the city reconciles it", field="day", value=day.isoformat())
+    require_role(p, "finance", what="day", value=day.isoformat())
     return ReconciliationRead(**billing.reconcile(day).to_dict())
 
 
-@router.get("/settlement/{day}", response_model=SettlementList, responses=AUTH)
-def settlement(day: date, operator: OperatorUser, billing: BillingDep,
-               operator_id: str | None = Query(None, description="one car-park operator; all when unset")) -> SettlementList:
-    """What each operator's car parks took that Shanghai day: payments less refunds, in fen."""
+@router.get("/settlement/{day}", response_model=SettlementList, responses={
+    **AUTH, 403: {"model": ErrorBody, "description": "a district: settlement is per operator (see /v1/operator/figures)"},
+    404: {"model": ErrorBody, "description": "operator_id is not yours"}})
+def settlement(day: date, p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep,
+               operator_id: str | None = Query(None, description="one car-park operator; all you may see when unset")) -> SettlementList:
+    """What each operator's car parks took that Shanghai day: payments less refunds, in fen. An operator sees its own."""
+    if p.kind == "district":
+        raise Forbidden("operator_id: settlement is per operator; a district reads its car parks' daily figures",
+                        field="operator_id", value=operator_id)
+    if p.kind == "operator":
+        operator_id = operator_for_read(p, platform, operator_id) if operator_id is not None else p.org_id
     rows = billing.settlement(day, operator_id=operator_id)
     return SettlementList(day=day, operators=[SettlementRead(operator_id=s.operator_id, payments=s.payments,
                                                              payments_fen=s.payments_fen, refunds=s.refunds,

@@ -121,7 +121,7 @@ def require_operator(p: OperatorPrincipal) -> str:
 OperatorUser = Annotated[str, Depends(require_operator)]
 
 
-def _refused(p: Principal, status: int, what: str, value: object) -> None:
+def log_refusal(p: Principal, status: int, what: str, value: object) -> None:
     log.warning("operator scope: refused %d to %s %s/%s (%s, %s) on %s %r", status, p.kind, p.org_id, p.name, p.id,
                 p.role, what, value)
 
@@ -148,7 +148,7 @@ def require_role(p: Principal, role: str, *, what: str, value: object) -> None:
     if role not in ROLES:
         raise ValueError(role)
     if not may_act(p, role):
-        _refused(p, 403, what, value)
+        log_refusal(p, 403, what, value)
         why = "a district reads only" if p.kind == "district" else f"needs role {role} or above, not {p.role}"
         raise Forbidden(f"{what}: {why}", field=what, value=str(value), needed=role)
 
@@ -156,7 +156,7 @@ def require_role(p: Principal, role: str, *, what: str, value: object) -> None:
 def check_read(p: Principal, platform, *, lot_id: str | None, operator_id: str | None, missing: ParkingError) -> None:  # noqa: ANN001
     """Raise `missing` (the very error an unknown id gets) when the thing is outside p's scope."""
     if not in_scope(p, platform, lot_id=lot_id, operator_id=operator_id):
-        _refused(p, 404, missing.field or "id", missing.value)
+        log_refusal(p, 404, missing.field or "id", missing.value)
         raise missing
 
 
@@ -212,7 +212,7 @@ def operator_for_read(p: Principal, platform, operator_id: str) -> str:  # noqa:
     known = allowed if allowed is not None else {lot.operator for lot in platform.directory.lots.values()}
     if operator_id not in known:
         if allowed is not None:
-            _refused(p, 404, "operator_id", operator_id)
+            log_refusal(p, 404, "operator_id", operator_id)
         raise _operator_missing(operator_id)
     return operator_id
 
@@ -220,7 +220,16 @@ def operator_for_read(p: Principal, platform, operator_id: str) -> str:  # noqa:
 def operator_for_action(p: Principal, platform, operator_id: str, *, role: str = "staff") -> str:  # noqa: ANN001
     operator_for_read(p, platform, operator_id)
     if p.kind == "district" or (p.kind == "operator" and p.org_id != operator_id):
-        _refused(p, 403, "operator_id", operator_id)
+        log_refusal(p, 403, "operator_id", operator_id)
         raise Forbidden("operator_id: a district reads only", field="operator_id", value=operator_id)
     require_role(p, role, what="operator_id", value=operator_id)
     return operator_id
+
+
+def scope_clause(p: Principal, platform, *, lot_column, operator_column=None):  # noqa: ANN001
+    """A WHERE condition keeping only rows p may read (None: no condition, the city)."""
+    if p.kind == "city":
+        return None
+    if p.kind == "operator" and operator_column is not None:
+        return operator_column == p.org_id
+    return lot_column.in_(sorted(readable_lots(p, platform)))

@@ -2,7 +2,10 @@
 list versions, read one, and quote a stay under the version in force when it begins.
 
 Why versions and not edits: an order is priced with the version in force when its stay began, so a published
-version is never changed; a price change is a new version with a later effective time."""
+version is never changed; a price change is a new version with a later effective time.
+
+Who publishes: the city any tariff; an operator (role admin) a tariff only its own car parks use, or a new id,
+which it then owns. Reading and quoting tariffs is open to every principal: prices are public."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,13 +17,16 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.tariffs import compile_tariff, compute_fee, load_tariff
 from billing.tariffs.versions import TariffBook
-from gateways.http.deps import PlatformDep
-from gateways.operator.permissions import OperatorUser
 from gateways.citizen.schemas import ErrorBody
-from parking_core.errors import NotFound
+from gateways.http.deps import PlatformDep
+from gateways.operator.permissions import OperatorPrincipal, Principal, log_refusal, require_role
+from parking_core.audit import record_audit
+from parking_core.errors import Forbidden, NotFound
+from parking_core.principal_models import TariffOwner
 
 router = APIRouter(prefix="/v1/operator/tariffs", tags=["operator tariffs"])
 AUTH = {401: {"model": ErrorBody, "description": "no valid X-Operator-Key"}}
+FORBIDDEN = {403: {"model": ErrorBody, "description": "another operator's (or the city's) tariff, a district, or a role below admin"}}
 INVALID = {422: {"model": ErrorBody, "description": "the rule set is invalid: `field` names the rule and field "
                  "(e.g. periods[1].occurrence_cap_fen), the message names the tariff"}}
 
@@ -77,16 +83,35 @@ def _book(platform) -> TariffBook:  # noqa: ANN001
 
 
 @router.post("/check", response_model=Checked, responses={**AUTH, **INVALID})
-def check(operator: OperatorUser, rules: dict[str, Any] = Body(...)) -> Checked:
+def check(p: OperatorPrincipal, rules: dict[str, Any] = Body(...)) -> Checked:
     """Validate a rule set without publishing it."""
     parsed = compile_tariff(load_tariff(rules))
     return Checked(tariff_id=parsed.id, version=parsed.version, format=parsed.format)
 
 
+def may_publish(p: Principal, platform, session, tariff_id: str) -> None:  # noqa: ANN001
+    """403 (logged) unless p may publish this tariff id; an operator's first version of a new id makes it the owner."""
+    require_role(p, "admin", what="tariff_id", value=tariff_id)
+    if p.kind == "city":
+        return
+    users = {lot.operator for lot in platform.directory.lots.values() if lot.tariff == tariff_id}
+    owner = session.get(TariffOwner, tariff_id)
+    if users - {p.org_id} or (owner is not None and owner.operator_id != p.org_id):
+        why = "other operators' car parks use it" if users - {p.org_id} else "another operator owns it"
+    elif not users and owner is None and tariff_id in _book(platform).ids(session):
+        why = "it is the city's (no car park of yours uses it)"
+    else:
+        if owner is None and not users:
+            session.add(TariffOwner(tariff_id=tariff_id, operator_id=p.org_id, created_at=platform.clock()))
+        return
+    log_refusal(p, 403, "tariff_id", tariff_id)
+    raise Forbidden(f"tariff_id: you may not publish {tariff_id!r}: {why}", field="tariff_id", value=tariff_id)
+
+
 @router.post("", response_model=VersionRead, status_code=201, responses={
-    **AUTH, **INVALID, 200: {"model": VersionRead, "description": "this exact version was already published"},
+    **AUTH, **INVALID, **FORBIDDEN, 200: {"model": VersionRead, "description": "this exact version was already published"},
     409: {"model": ErrorBody, "description": "the version is taken by other rules, or is not above the latest"}})
-def publish(body: Publish, operator: OperatorUser, platform: PlatformDep, response: Response) -> VersionRead:
+def publish(body: Publish, p: OperatorPrincipal, platform: PlatformDep, response: Response) -> VersionRead:
     """Publish a new version; sending the same version again (a retry) answers 200 with the stored one."""
     book = _book(platform)
     now = platform.clock()
@@ -94,9 +119,14 @@ def publish(body: Publish, operator: OperatorUser, platform: PlatformDep, respon
     for attempt in (1, 2):
         try:
             with platform.uow() as uow:
+                may_publish(p, platform, uow.session, load_tariff(body.rules).id)  # 422 first when the rules are invalid
                 row, created = book.publish(uow.session, body.rules, effective_from=effective_from, now=now,
-                                            operator=operator)
+                                            operator=p.name)
                 if created:
+                    record_audit(uow.session, actor=p, action="tariff.publish", subject=f"tariff:{row.tariff_id}",
+                                 operator_id=p.org_id if p.kind == "operator" else None, before=None,
+                                 after={"tariff_id": row.tariff_id, "version": row.version,
+                                        "effective_from": row.effective_from.isoformat(), "rules": row.rules}, at=now)
                     uow.commit()
                 book.learn(row)
                 read = VersionRead(tariff_id=row.tariff_id, version=row.version, format=row.format,
@@ -112,12 +142,12 @@ def publish(body: Publish, operator: OperatorUser, platform: PlatformDep, respon
 
 
 @router.get("", response_model=TariffList, responses=AUTH)
-def tariffs(operator: OperatorUser, platform: PlatformDep) -> TariffList:
+def tariffs(p: OperatorPrincipal, platform: PlatformDep) -> TariffList:
     return TariffList(tariffs=_book(platform).ids())
 
 
 @router.get("/{tariff_id}/versions", response_model=VersionList, responses={**AUTH, 404: {"model": ErrorBody}})
-def versions(tariff_id: str, operator: OperatorUser, platform: PlatformDep) -> VersionList:
+def versions(tariff_id: str, p: OperatorPrincipal, platform: PlatformDep) -> VersionList:
     found = _book(platform).versions(tariff_id)
     if not found:
         raise NotFound(f"tariff_id: no tariff {tariff_id!r}", field="tariff_id", value=tariff_id)
@@ -125,7 +155,7 @@ def versions(tariff_id: str, operator: OperatorUser, platform: PlatformDep) -> V
 
 
 @router.get("/{tariff_id}/versions/{version}", responses={**AUTH, 404: {"model": ErrorBody}})
-def rules(tariff_id: str, version: int, operator: OperatorUser, platform: PlatformDep) -> dict:
+def rules(tariff_id: str, version: int, p: OperatorPrincipal, platform: PlatformDep) -> dict:
     """The rule set of one version, as published."""
     found = _book(platform).rules_of(tariff_id, version)
     if found is None:
@@ -134,7 +164,7 @@ def rules(tariff_id: str, version: int, operator: OperatorUser, platform: Platfo
 
 
 @router.get("/{tariff_id}/quote", response_model=Quote, responses={**AUTH, 404: {"model": ErrorBody}})
-def quote(tariff_id: str, operator: OperatorUser, platform: PlatformDep,
+def quote(tariff_id: str, p: OperatorPrincipal, platform: PlatformDep,
           entered_at: AwareDatetime = Query(...), exited_at: AwareDatetime = Query(...),
           vehicle: Literal["small", "large"] = "small", new_energy: bool = False,
           pass_covered: bool = False) -> Quote:

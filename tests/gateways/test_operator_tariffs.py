@@ -28,7 +28,7 @@ SUZHOU_V2 = {**json.loads((BUNDLED / "suzhou_offstreet.json").read_text()), "ver
 def op(api):
     platform, client = api(registry=registry(
         feature("LOT", total=10, lat=31.30, lon=120.60, tariff="suzhou-offstreet")))
-    platform.operator_keys = OperatorKeys({"alice": KEY})
+    platform.operator_keys = OperatorKeys({"city": KEY})  # the city: every tariff (operators: tests/operators)
     return platform, client
 
 
@@ -65,7 +65,7 @@ def test_publish_is_versioned_idempotent_and_never_rewrites_a_version(op):
     body = {"rules": SUZHOU_V2, "effective_from": at(platform, 1).isoformat()}
     first = client.post("/v1/operator/tariffs", json=body, headers=OPERATOR)
     assert first.status_code == 201, first.text
-    assert (first.json()["version"], first.json()["format"], first.json()["created_by"]) == (2, 2, "alice")
+    assert (first.json()["version"], first.json()["format"], first.json()["created_by"]) == (2, 2, "city")
     again = client.post("/v1/operator/tariffs", json=body, headers=OPERATOR)  # a retried request
     assert again.status_code == 200 and again.json() == first.json()
     changed = client.post("/v1/operator/tariffs", json={**body, "rules": {**SUZHOU_V2, "cap_fen": 900}},

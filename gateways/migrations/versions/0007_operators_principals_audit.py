@@ -110,9 +110,16 @@ def upgrade() -> None:
     sa.UniqueConstraint('order_id', 'request_id', name='uq_refund_approvals_order_request')
     )
     op.create_index('ix_refund_approvals_operator_status', 'refund_approvals', ['operator_id', 'status'])
+    op.create_table('tariff_owners',
+    sa.Column('tariff_id', sa.String(length=64), nullable=False),
+    sa.Column('operator_id', sa.String(length=64), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('tariff_id', name=op.f('pk_tariff_owners'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('tariff_owners')
     op.drop_index('ix_refund_approvals_operator_status', table_name='refund_approvals')
     op.drop_table('refund_approvals')
     if op.get_bind().dialect.name == "postgresql":
