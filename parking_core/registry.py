@@ -185,12 +185,17 @@ def save_registry(session, lots: list[LotInfo]) -> ImportResult:
 
 
 def load_lots(session) -> list[LotInfo]:
-    """Every lot in the registry, with its berth ids."""
+    """Every lot in the registry, with its berth ids; one still being commissioned (joined through the
+    operator API, not every device heard yet) as a CommissioningLot, which readers see closed."""
+    from parking_core.commissioning_lot import CommissioningLot
+    from parking_core.commissioning_models import LotCommissioning
+
     berths: dict[str, list[str]] = {}
     for lot_id, berth_id in session.execute(select(Berth.lot_id, Berth.id).order_by(Berth.lot_id, Berth.id)):
         berths.setdefault(lot_id, []).append(berth_id)
+    commissioning = set(session.scalars(select(LotCommissioning.lot_id).where(LotCommissioning.state == "commissioning")))
     return [
-        LotInfo(
+        (CommissioningLot if r.id in commissioning else LotInfo)(
             id=r.id, name=r.name, kind=r.kind, operator=r.operator_id, district=r.district_id,
             lat=r.lat, lon=r.lon, total=r.total, berths=tuple(berths.get(r.id, ())), tariff=r.tariff_id,
             shared_hours=SharedHours.parse(r.shared_hours) if r.shared_hours else None,

@@ -1,0 +1,50 @@
+"""What the joining endpoints answer (docs/DEVICES.md)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class DeviceRead(BaseModel):
+    id: str
+    kind: Literal["berth_sensor", "gate_camera", "counter", "gateway"]
+    berth: str | None = None
+    gate: str | None = None
+    heard_at: datetime | None = Field(description="its first accepted message since registration; null: not heard yet")
+
+
+class CommissioningRead(BaseModel):
+    lot_id: str
+    operator: str
+    state: Literal["commissioning", "live"] = Field(description="commissioning: closed to citizens until every device is heard")
+    registered_at: datetime | None = Field(description="null for car parks imported from a registry file")
+    live_at: datetime | None
+    devices: list[DeviceRead]
+    waiting_for: list[str] = Field(description="ids of the devices not heard yet")
+
+
+class IssuedCredentialRead(BaseModel):
+    username: str
+    password: str = Field(description="shown this once; the platform keeps only a hash")
+    lot_id: str
+    device_id: str
+    issued_at: datetime
+    publish: list[str] = Field(description="topics the device may publish")
+    subscribe: list[str] = Field(description="topics the device may subscribe to")
+
+
+class CredentialRead(BaseModel):
+    username: str
+    lot_id: str
+    device_id: str
+    issued_at: datetime
+    issued_by: str
+    revoked_at: datetime | None
+    revoked_by: str | None
+    active: bool
+
+
+class CredentialsRead(BaseModel):
+    credentials: list[CredentialRead]
