@@ -29,6 +29,7 @@ from bench.common import REDIS_URL, REPO, console, database, percentile, prepare
 from parking_core.registry import parse_registry
 from sensors.broker import free_port
 from sensors.mqtt import MqttTarget, connect, make_client
+from sensors.topics import Topics
 
 PROBE_LOT = "PROBE-1"
 PROBE_BERTHS = ["P1", "P2", "P3", "P4"]
@@ -46,7 +47,7 @@ class Probe:
     """Flips berth P1 of the probe lot and times how long the API takes to show it."""
 
     def __init__(self, target: MqttTarget, prefix: str, api: str) -> None:
-        self.prefix, self.api = prefix, api
+        self.topics, self.api = Topics(prefix), api
         me = MqttTarget(target.host, target.port, username="probe")
         self.client = make_client(me, "bench-probe")
         ok = threading.Event()
@@ -69,7 +70,7 @@ class Probe:
         self.sent += 1
         payload = orjson.dumps({"occupied": occupied, "seq": self.seq, "ts": datetime.now(timezone.utc).astimezone().isoformat()})
         t = time.perf_counter()
-        self.client.publish(f"{self.prefix}/lots/{PROBE_LOT}/berths/{berth}/state", payload, qos=1)
+        self.client.publish(self.topics.berth_state(PROBE_LOT, berth), payload, qos=1)
         return t
 
     def free(self) -> int:

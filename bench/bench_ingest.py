@@ -19,14 +19,16 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import (
-    REDIS_URL, backlog, console, count_rows, database, expected, live_mismatches, median, prepare_database,
+    REDIS_URL, SIM_PREFIX, backlog, console, count_rows, database, expected, live_mismatches, median, prepare_database,
     private_mosquitto, publish_all, retopic, table, wait_until,
 )
-from sensors.mqtt import MqttTarget, connect, device_topics, make_client
+from sensors.mqtt import MqttTarget, connect, make_client
+from sensors.topics import Topics
 
 DRAIN_TIMEOUT_S = 600
 
@@ -48,7 +50,7 @@ class BareSubscriber:
 
         c.on_message = on_message
         if subscribe:
-            c.on_connect = lambda cl, *a: cl.subscribe([(t, 1) for t in device_topics(self.prefix)])
+            c.on_connect = lambda cl, *a: cl.subscribe([(t, 1) for t in Topics(self.prefix).device_filters()])
             c.on_subscribe = lambda *a: done.set()
         return c
 
@@ -332,10 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     city = generate_city(args.lots, seed=args.seed)
     lots = parse_registry(city)
     messages = backlog(city, args.messages, seed=args.seed, bad_fraction=args.bad_fraction)
-    kinds = {}
-    for t, _ in messages:
-        k = t.rsplit("/", 1)[-1]
-        kinds[k] = kinds.get(k, 0) + 1
+    topics = Topics(SIM_PREFIX)
+    kinds = Counter(getattr(topics.parse(t), "kind", "malformed") for t, _ in messages)
     s = city_summary(city)
     console.print(
         f"[bold]bench_ingest[/]: {len(messages):,} messages {kinds} from a city of {s['lots']:,} lots "

@@ -40,6 +40,7 @@ from parking_core.eventlog import append_availability
 from parking_core.registry import parse_registry
 from sensors.broker import free_port
 from sensors.simulator import generate_city, target_occupancy
+from sensors.topics import Topics
 
 
 def queries(lots, n: int, seed: int) -> list[tuple[float, float]]:
@@ -80,16 +81,16 @@ def _write(platform, rows) -> int:
 def seed_live(platform, now: datetime, silent_share: float = 0.1) -> None:
     """Nine lots in ten report now (counts, or every berth); the rest stay unknown, so guidance meets stale lots."""
     rnd = random.Random(9)
-    prefix, ts = platform.settings.topic_prefix, now.isoformat()
+    topics, ts = Topics(platform.settings.topic_prefix), now.isoformat()
     msgs = []
     for info in platform.directory.lots.values():
         if rnd.random() < silent_share:
             continue
         if info.berths:
-            msgs += [(f"{prefix}/lots/{info.id}/berths/{b}/state", orjson.dumps({"occupied": rnd.random() < 0.7, "seq": 1, "ts": ts}))
+            msgs += [(topics.berth_state(info.id, b), orjson.dumps({"occupied": rnd.random() < 0.7, "seq": 1, "ts": ts}))
                      for b in info.berths]
         else:
-            msgs.append((f"{prefix}/lots/{info.id}/counts", orjson.dumps({"free": rnd.randint(0, info.total), "total": info.total, "ts": ts})))
+            msgs.append((topics.counts(info.id), orjson.dumps({"free": rnd.randint(0, info.total), "total": info.total, "ts": ts})))
     for i in range(0, len(msgs), 2000):
         platform.pipeline.process(msgs[i:i + 2000])
 
@@ -331,14 +332,14 @@ class Updates:
         return self
 
     def _run(self) -> None:
-        prefix, step, t0 = self.platform.settings.topic_prefix, 0.05, time.perf_counter()
+        topics, step, t0 = Topics(self.platform.settings.topic_prefix), 0.05, time.perf_counter()
         while not self._stop.is_set():
             due = int((time.perf_counter() - t0) * self.rate) - self.sent
             ts = datetime.now(timezone.utc).isoformat()
             batch = []
             for _ in range(max(0, due)):
                 info = self.rnd.choice(self.lots)
-                batch.append((f"{prefix}/lots/{info.id}/counts",
+                batch.append((topics.counts(info.id),
                               orjson.dumps({"free": self.rnd.randint(0, info.total), "total": info.total, "ts": ts})))
             if batch:
                 self.platform.pipeline.process(batch)

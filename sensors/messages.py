@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from parking_core.clock import utcnow
 from parking_core.events import BerthReported, CountsReported, DeviceEvent, HeartbeatReported, PassageReported
 from parking_core.plates import normalize_plate
+from sensors.topics import UNKNOWN_LOT, TopicRefused, Topics, topics_of
 
 MAX_PAYLOAD = 64 * 1024
 MAX_FUTURE = timedelta(hours=1)
@@ -56,7 +57,7 @@ class Rejection:
     topic: str
     payload: bytes
     reason: str
-    lot_id: str = "_"
+    lot_id: str = UNKNOWN_LOT
 
 
 def _reason(exc: ValidationError) -> str:
@@ -74,51 +75,40 @@ def _reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def split_topic(topic: str, prefix: str) -> tuple[str, list[str]] | None:
-    """(lot_id, rest of the levels) for a topic under prefix/lots/, else None."""
-    head = prefix + "/lots/"
-    if not topic.startswith(head):
-        return None
-    levels = topic[len(head):].split("/")
-    if not levels[0]:
-        return None
-    return levels[0], levels[1:]
-
-
-def parse_message(topic: str, payload: bytes, prefix: str, *, now: datetime | None = None) -> DeviceEvent | Rejection:
+def parse_message(topic: str, payload: bytes, prefix: str | Topics, *, now: datetime | None = None) -> DeviceEvent | Rejection:
     """One message in, one accepted event or one rejection out."""
-    where = split_topic(topic, prefix)
-    if where is None:
-        return Rejection(topic, payload, f"topic {topic!r} is not under {prefix}/lots/{{lot_id}}/")
-    lot_id, rest = where
+    where = topics_of(prefix).parse(topic)
+    if isinstance(where, TopicRefused):
+        return Rejection(topic, payload, where.reason, where.lot_id or UNKNOWN_LOT)
+    lot_id = where.lot_id
+    if not where.is_device:
+        return Rejection(topic, payload, f"topic {topic!r} is not a device topic of contract v1", lot_id or UNKNOWN_LOT)
     if len(payload) > MAX_PAYLOAD:
         return Rejection(topic, payload, f"payload is {len(payload)} bytes, over the {MAX_PAYLOAD} byte limit", lot_id)
     try:
-        if len(rest) == 3 and rest[0] == "berths" and rest[2] == "state" and rest[1]:
+        if where.kind == "berth_state":
             m = BerthState.model_validate_json(payload)
             event: DeviceEvent = BerthReported(
-                lot_id=lot_id, berth_id=rest[1], occupied=m.occupied, seq=m.seq, ts=m.ts,
+                lot_id=lot_id, berth_id=where.item_id, occupied=m.occupied, seq=m.seq, ts=m.ts,
                 battery_mv=m.battery_mv, rssi=m.rssi, plate=_plate(m.plate) if m.plate else None,
             )
-        elif len(rest) == 3 and rest[0] == "gates" and rest[2] == "passages" and rest[1]:
+        elif where.kind == "passage":
             m = Passage.model_validate_json(payload)
             plate = _plate(m.plate)
             if not plate:
                 return Rejection(topic, payload, f"field 'plate': {m.plate!r} has no letters or digits", lot_id)
             event = PassageReported(
-                lot_id=lot_id, gate_id=rest[1], event_id=m.event_id, direction=m.direction, plate=plate, ts=m.ts,
+                lot_id=lot_id, gate_id=where.item_id, event_id=m.event_id, direction=m.direction, plate=plate, ts=m.ts,
                 plate_color=m.plate_color, confidence=m.confidence,
             )
-        elif rest == ["counts"]:
+        elif where.kind == "counts":
             m = Counts.model_validate_json(payload)
             if m.free > m.total:
                 return Rejection(topic, payload, f"field 'free': {m.free} is more than total {m.total}", lot_id)
             event = CountsReported(lot_id=lot_id, free=m.free, total=m.total, ts=m.ts)
-        elif len(rest) == 3 and rest[0] == "devices" and rest[2] == "heartbeat" and rest[1]:
-            m = Heartbeat.model_validate_json(payload)
-            event = HeartbeatReported(lot_id=lot_id, device_id=rest[1], ts=m.ts, battery_mv=m.battery_mv)
         else:
-            return Rejection(topic, payload, f"topic {topic!r} is not a device topic of contract v1", lot_id)
+            m = Heartbeat.model_validate_json(payload)
+            event = HeartbeatReported(lot_id=lot_id, device_id=where.item_id, ts=m.ts, battery_mv=m.battery_mv)
     except ValidationError as exc:
         return Rejection(topic, payload, _reason(exc), lot_id)
     now = now or utcnow()

@@ -19,6 +19,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from sensors.topics import topics_of
+
 log = logging.getLogger("parking.mqtt")
 SESSION_EXPIRY_S = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 20_000
@@ -76,11 +78,6 @@ def connect(client: mqtt.Client, target: MqttTarget, *, persistent: bool = False
         client.connect(target.host, target.port, keepalive=keepalive)
 
 
-def device_topics(prefix: str) -> list[str]:
-    """The contract's device topic shapes; the platform's own outputs stay out."""
-    return [f"{prefix}/lots/+/counts", f"{prefix}/lots/+/+/+", f"{prefix}/lots/+/+/+/+"]
-
-
 class MqttIngest:
     """Subscribes to device topics, batches messages, hands each batch over, then acks it."""
 
@@ -97,10 +94,9 @@ class MqttIngest:
     ) -> None:
         self.handle = handle
         self.target = target
-        self.prefix = topic_prefix
         self.batch_size = batch_size
         self.flush_s = flush_ms / 1000
-        self.filters = [f"$share/{shared_group}/{t}" if shared_group else t for t in device_topics(topic_prefix)]
+        self.filters = topics_of(topic_prefix).device_filters(shared_group)
         self.client = make_client(target, client_id, persistent=True, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 
 import orjson
 from sqlalchemy.exc import OperationalError, InterfaceError
-from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception, wait_exponential
 
 from parking_core.availability import Availability, AvailabilityRules, availability
@@ -26,7 +25,8 @@ from parking_core.directory import Directory
 from parking_core.eventlog import append_availability, append_events, replay_events, upsert_devices
 from parking_core.events import BerthReported, DeviceEvent, HeartbeatReported, PassageReported
 from parking_core.live import LiveState, Outcome
-from sensors.messages import Rejection, parse_message, split_topic
+from sensors.messages import Rejection, parse_message
+from sensors.topics import UNKNOWN_LOT, topics_of
 
 log = logging.getLogger("parking.ingest")
 REJECT_PAYLOAD_MAX = 4096
@@ -83,7 +83,7 @@ class IngestPipeline:
         almost_full_ratio: float = 0.1,
         rules: AvailabilityRules | None = None,  # every availability rule; default: these ratios and the default timeout
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-        on_events: Callable[[Session, Sequence[DeviceEvent]], None] | None = None,
+        on_events: Callable[[UnitOfWork, Sequence[DeviceEvent]], None] | None = None,
         on_availability: Callable[[str, Availability], None] | None = None,
         max_retry_wait_s: float = 5.0,
     ) -> None:
@@ -91,11 +91,11 @@ class IngestPipeline:
         self.live = live
         self.uow_factory = uow_factory
         self.publish = publish
-        self.prefix = topic_prefix
+        self.topics = topics_of(topic_prefix)
         self.settle_s = settle_s
         self.rules = rules or AvailabilityRules(almost_full_ratio=almost_full_ratio)
         self.clock = clock
-        self.on_events = on_events  # runs in the event log's transaction (stays, orders)
+        self.on_events = on_events  # runs in the event log's unit of work (stays; their events' handlers: orders)
         self.on_availability = on_availability
         self.stats = IngestStats()
         self._last_published: dict[str, tuple[int, int, str]] = {}
@@ -132,13 +132,13 @@ class IngestPipeline:
         rejections: list[Rejection] = []
         for message in messages:
             topic, payload = message
-            item = parse_message(topic, payload, self.prefix, now=now)
+            item = parse_message(topic, payload, self.topics, now=now)
             if isinstance(item, Rejection):
                 rejections.append(item)
                 continue
             problem = self._unknown(item)
             if problem:
-                rejections.append(Rejection(topic, payload, problem, "_" if item.lot_id not in self.directory.lots else item.lot_id))
+                rejections.append(Rejection(topic, payload, problem, item.lot_id if item.lot_id in self.directory.lots else UNKNOWN_LOT))
                 continue
             events.append(item)
             sources.append(id(message))
@@ -192,18 +192,16 @@ class IngestPipeline:
         topic, payload = message
         error_id = uuid.uuid4().hex[:12]
         log.error("internal error %s on %s; message dead-lettered", error_id, topic, exc_info=exc)
-        where = split_topic(topic, self.prefix)
-        lot_id = where[0] if where and where[0] in self.directory.lots else "_"
+        lot_id = self._known_lot_of(topic) or UNKNOWN_LOT
         self.stats.received += 1
         self._reject(Rejection(topic, payload, f"internal error: {type(exc).__name__} (error id {error_id})", lot_id), self.clock(), error_id=error_id)
 
     def _lots_of(self, messages: Sequence[tuple[str, bytes]]) -> set[str]:
-        lots = set()
-        for topic, _ in messages:
-            where = split_topic(topic, self.prefix)
-            if where and where[0] in self.directory.lots:
-                lots.add(where[0])
-        return lots
+        return {lot for topic, _ in messages if (lot := self._known_lot_of(topic))}
+
+    def _known_lot_of(self, topic: str) -> str | None:
+        lot_id = self.topics.lot_of(topic)
+        return lot_id if lot_id in self.directory.lots else None
 
     def _emit(self, lot_ids: set[str], now: datetime) -> list[tuple[str, datetime, Availability]]:
         """Log and publish the availability of these lots where it differs from what was published."""
@@ -240,7 +238,7 @@ class IngestPipeline:
             fresh = append_events(uow.session, events, now)
             append_availability(uow.session, changes)
             if self.on_events is not None and (fresh := [e for e in fresh if isinstance(e, STAY_EVENTS)]):
-                self.on_events(uow.session, fresh)
+                self.on_events(uow, fresh)
             uow.commit()
 
     # -- time-driven work ------------------------------------------------------------
@@ -316,7 +314,7 @@ class IngestPipeline:
 
     def _publish_changes(self, changes: list[tuple[str, datetime, Availability]], now: datetime) -> None:
         for lot_id, _, a in changes:
-            self.publish(f"{self.prefix}/lots/{lot_id}/availability", orjson.dumps(a.as_message(now)), True)
+            self.publish(self.topics.availability(lot_id), orjson.dumps(a.as_message(now)), True)
             self.stats.published += 1
             if self.on_availability is not None:
                 self.on_availability(lot_id, a)
@@ -332,5 +330,5 @@ class IngestPipeline:
         body = {"topic": rej.topic, "payload": shown, "reason": rej.reason, "ts": now.isoformat()}
         if error_id is not None:
             body["error_id"] = error_id
-        self.publish(f"{self.prefix}/rejected/{rej.lot_id}", orjson.dumps(body), False)
+        self.publish(self.topics.rejected(rej.lot_id), orjson.dumps(body), False)
 

@@ -7,6 +7,7 @@ raises and answers a typed `Topic` or a `TopicRefused` whose reason says what wa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 Kind = Literal["berth_state", "passage", "counts", "heartbeat", "availability", "arrears", "rejected", "sign"]
@@ -182,6 +183,16 @@ class Topics:
 
     def _lot(self, lot_id: str) -> str:
         return self._lots + check_id(lot_id, "lot id")
+
+
+@lru_cache(maxsize=16)
+def _cached(prefix: str) -> Topics:
+    return Topics(prefix)
+
+
+def topics_of(prefix: str | Topics) -> Topics:
+    """A prefix as given by settings, or Topics already built."""
+    return prefix if isinstance(prefix, Topics) else _cached(prefix)
 
 
 def _bad(level: str) -> bool:

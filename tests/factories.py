@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import orjson
 
 from parking_core.settings import load_settings
+from sensors.topics import topics_of
 
 PREFIX = "parking/v1"
 
@@ -34,19 +35,19 @@ def ts(dt: datetime) -> str:
 
 
 def berth_msg(lot, berth, occupied, seq, at: datetime, prefix=PREFIX, **extra) -> tuple[str, bytes]:
-    return f"{prefix}/lots/{lot}/berths/{berth}/state", orjson.dumps({"occupied": occupied, "seq": seq, "ts": ts(at), **extra})
+    return topics_of(prefix).berth_state(lot, berth), orjson.dumps({"occupied": occupied, "seq": seq, "ts": ts(at), **extra})
 
 
 def passage_msg(lot, gate, event_id, direction, plate, at: datetime, prefix=PREFIX, **extra) -> tuple[str, bytes]:
-    return f"{prefix}/lots/{lot}/gates/{gate}/passages", orjson.dumps({"event_id": event_id, "direction": direction, "plate": plate, "ts": ts(at), **extra})
+    return topics_of(prefix).passages(lot, gate), orjson.dumps({"event_id": event_id, "direction": direction, "plate": plate, "ts": ts(at), **extra})
 
 
 def counts_msg(lot, free, total, at: datetime, prefix=PREFIX) -> tuple[str, bytes]:
-    return f"{prefix}/lots/{lot}/counts", orjson.dumps({"free": free, "total": total, "ts": ts(at)})
+    return topics_of(prefix).counts(lot), orjson.dumps({"free": free, "total": total, "ts": ts(at)})
 
 
 def heartbeat_msg(lot, device, at: datetime, prefix=PREFIX) -> tuple[str, bytes]:
-    return f"{prefix}/lots/{lot}/devices/{device}/heartbeat", orjson.dumps({"ts": ts(at)})
+    return topics_of(prefix).heartbeat(lot, device), orjson.dumps({"ts": ts(at)})
 
 
 def settings_for(tmp_path, **env):

@@ -25,6 +25,7 @@ from gateways.citizen.schemas import ErrorBody, Status
 from parking_core.availability import Availability, AvailabilityRules, read_availability
 from parking_core.errors import ConfigError
 from parking_core.signs import SignConfig, SignNotFound, SignView, load_signs, what_sign_shows
+from sensors.topics import topics_of
 
 log = logging.getLogger("parking.signs")
 
@@ -84,7 +85,7 @@ class SignBoard:
                 return
             self._last[sign.id] = key
         payload = orjson.dumps({**body, "ts": self.platform.clock().isoformat()})
-        self.platform._publish(f"{self.platform.settings.topic_prefix}/signs/{sign.id}", payload, True)
+        self.platform._publish(topics_of(self.platform.settings.topic_prefix).sign(sign.id), payload, True)
 
 
 def board_of(app: FastAPI) -> SignBoard:
@@ -106,13 +107,12 @@ def board_of(app: FastAPI) -> SignBoard:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the signs at start-up (a bad file stops it), publish them, follow availability."""
     board = board_of(app)
-    listeners = app.state.platform.availability_listeners
-    listeners.append(board.on_availability)
+    app.state.platform.sign_board = board  # republished by the platform's AvailabilityChanged handler
     try:
         board.publish_all()
         yield
     finally:
-        listeners.remove(board.on_availability)
+        app.state.platform.sign_board = None
 
 
 class SignLotRead(BaseModel):

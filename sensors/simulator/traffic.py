@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 import orjson
 
 from sensors.simulator.plates import PlateMaker
+from sensors.topics import Topics
 
 Publish = Callable[[str, bytes], None]
 OFFSET_S = 8 * 3600  # devices stamp Beijing time, +08:00
@@ -66,9 +67,9 @@ class _Stamp:
 class _GatedLot:
     __slots__ = ("id", "usage", "total", "gates", "passage_topics", "inside", "n")
 
-    def __init__(self, lot_id: str, usage: int, total: int, gates: list[str], prefix: str) -> None:
+    def __init__(self, lot_id: str, usage: int, total: int, gates: list[str], topics: Topics) -> None:
         self.id, self.usage, self.total, self.gates = lot_id, usage, total, gates
-        self.passage_topics = [f"{prefix}/lots/{lot_id}/gates/{g}/passages" for g in gates]
+        self.passage_topics = [topics.passages(lot_id, g) for g in gates]
         self.inside: list[tuple[str, str]] = []
         self.n = 0
 
@@ -76,9 +77,9 @@ class _GatedLot:
 class _CountingLot:
     __slots__ = ("id", "usage", "total", "occupied", "topic")
 
-    def __init__(self, lot_id: str, usage: int, total: int, occupied: int, prefix: str) -> None:
+    def __init__(self, lot_id: str, usage: int, total: int, occupied: int, topics: Topics) -> None:
         self.id, self.usage, self.total, self.occupied = lot_id, usage, total, occupied
-        self.topic = f"{prefix}/lots/{lot_id}/counts"
+        self.topic = topics.counts(lot_id)
 
 
 class Simulator:
@@ -111,7 +112,7 @@ class Simulator:
         video_share: float = 0.2,
     ) -> None:
         self.publish = publish
-        self.prefix = prefix.strip("/")
+        self.topics = Topics(prefix.strip("/"))
         self.rng = rng = random.Random(seed)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.t = self.clock().timestamp()
@@ -155,7 +156,7 @@ class Simulator:
 
     # -- the city as arrays: messages are generated from these, not from objects --------------
     def _build(self, city: dict, seq0: int, video_share: float) -> None:
-        rng, p = self.rng, self.prefix
+        rng, t = self.rng, self.topics
         self.b_lot: list[str] = []
         self.b_usage: list[int] = []
         self.b_topic: list[str] = []
@@ -176,19 +177,19 @@ class Simulator:
                 for b in berths:
                     self.b_lot.append(lot_id)
                     self.b_usage.append(usage)
-                    self.b_topic.append(f"{p}/lots/{lot_id}/berths/{b}/state")
-                    self.b_hb_topic.append(f"{p}/lots/{lot_id}/devices/{b}/heartbeat")
+                    self.b_topic.append(t.berth_state(lot_id, b))
+                    self.b_hb_topic.append(t.heartbeat(lot_id, b))
                     self.b_video.append(video)
                     self.b_battery.append(rng.randint(3000, 3650))
                     self.b_rssi.append(rng.randint(-115, -60))
             elif props.get("reports") == "counts":
                 occupied = int(total * target_occupancy(USAGES[usage], self.t))
-                self.counting.append(_CountingLot(lot_id, usage, total, occupied, p))
-                self.dev_topic.append(f"{p}/lots/{lot_id}/devices/counter/heartbeat")
+                self.counting.append(_CountingLot(lot_id, usage, total, occupied, t))
+                self.dev_topic.append(t.heartbeat(lot_id, "counter"))
             else:
                 gates = [f"G{k}" for k in range(1, 2 + min(3, total // 300) + 1)]
-                self.gated.append(_GatedLot(lot_id, usage, total, gates, p))
-                self.dev_topic.extend(f"{p}/lots/{lot_id}/devices/{g}/heartbeat" for g in gates)
+                self.gated.append(_GatedLot(lot_id, usage, total, gates, t))
+                self.dev_topic.extend(t.heartbeat(lot_id, g) for g in gates)
         n = len(self.b_topic)
         self.b_seq = [seq0] * n
         self.b_occ = bytearray(rng.random() < target_occupancy(USAGES[u], self.t) for u in self.b_usage)
@@ -419,10 +420,10 @@ class Simulator:
     # -- malformed traffic for the dead-letter topic -------------------------------------------
     def _bad(self, ts: float) -> tuple[str, bytes]:
         """One message the platform must reject: each kind of mistake devices really make."""
-        rng, p = self.rng, self.prefix
+        rng, t = self.rng, self.topics
         stamp = self.stamp(ts)
         i = int(rng.random() * len(self.b_topic)) if self.b_topic else None
-        berth_topic = self.b_topic[i] if i is not None else f"{p}/lots/nowhere/berths/B001/state"
+        berth_topic = self.b_topic[i] if i is not None else t.berth_state("nowhere", "B001")
         which = rng.randrange(9)
         if which == 0:
             return berth_topic, orjson.dumps({"occupied": True, "ts": stamp})  # no seq
@@ -435,9 +436,9 @@ class Simulator:
         if which == 4:
             return berth_topic, b'{"occupied": true, "seq": 1, "ts": "' + stamp.encode() + b'"'  # cut short
         if which == 5 and i is not None:
-            return f"{p}/lots/{self.b_lot[i]}/berths/X{rng.randrange(10**6)}/state", orjson.dumps({"occupied": True, "seq": 1, "ts": stamp})
+            return t.berth_state(self.b_lot[i], f"X{rng.randrange(10**6)}"), orjson.dumps({"occupied": True, "seq": 1, "ts": stamp})
         if which == 6:
-            return f"{p}/lots/ghost-{rng.randrange(1000)}/counts", orjson.dumps({"free": 1, "total": 2, "ts": stamp})
+            return t.counts(f"ghost-{rng.randrange(1000)}"), orjson.dumps({"free": 1, "total": 2, "ts": stamp})
         if which == 7 and self.gated:
             lot = self.gated[int(rng.random() * len(self.gated))]
             return lot.passage_topics[0], orjson.dumps({"event_id": "x", "direction": "sideways", "plate": "苏E12345", "ts": stamp})
