@@ -20,6 +20,7 @@ MODEL_MODULES = (
     "parking_core.account_models",
     "billing.models",
     "billing.tariff_versions",
+    "billing.reconciliation_models",
     "parking_core.principal_models", "parking_core.audit", "billing.refund_approvals",
 )
 

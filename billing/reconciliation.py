@@ -1,0 +1,314 @@
+"""Reconciliation that closes: a day's Alipay bill, streamed, against the payments and refunds recorded here;
+every difference kept as a case (reconciliation_resolve.py resolves them), and the day `open` until each is.
+
+Running a day again finds the same differences under the same keys: resolved cases stay as they were, open ones
+are updated, and an open case whose difference has gone (a late notification recorded it meanwhile) is resolved
+as `gone`. The bill is read to its end before anything is written, so a rejected bill changes nothing.
+Days are Shanghai days, and lines are dated by Alipay's own times, as the bill dates them.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from billing.alipay.bill import BillRow
+from billing.models import Order, Payment, PaymentAttempt, Refund
+from billing.reconciliation_models import ReconciliationCase, ReconciliationDay
+from parking_core.clock import SHANGHAI
+from parking_core.db import UnitOfWork
+from parking_core.errors import InvalidInput, NotFound
+
+REFUND = "退款"
+DUPLICATE_REFUND_PREFIX = "DUP"  # out_request_no of the refund of a duplicate: DUP + case id
+_MATCHED = -1  # marks a line of ours the bill has shown (amounts are >= 0)
+
+
+class DayNotReconciled(NotFound):
+    code = "reconciliation_day_not_found"
+
+
+class CaseNotFound(NotFound):
+    code = "reconciliation_case_not_found"
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One line on which the bill and our books disagree, before it is a case."""
+
+    kind: str
+    line: str                 # payment | refund
+    out_trade_no: str
+    trade_no: str = ""
+    request_no: str = ""
+    ours_fen: int | None = None
+    alipay_fen: int | None = None
+    alipay_at: datetime | None = None
+    order_id: str | None = None
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.line}:{self.out_trade_no}:{self.request_no}:{self.trade_no}"[:200]
+
+
+@dataclass
+class Comparison:
+    """The outcome of one pass over the bill."""
+
+    day: date
+    bill_lines: int = 0
+    matched: int = 0
+    alipay_net_fen: int = 0
+    ours_net_fen: int = 0
+    service_fee_fen: int = 0
+    differences: list[Difference] = field(default_factory=list)
+
+
+def compare_day(db: Session, day: date, rows: Iterable[BillRow]) -> Comparison:
+    """Stream the bill's rows against the day's payments (by out_trade_no) and refunds (by out_request_no).
+    Our side is held as two dicts of integers; the bill's side is never held whole."""
+    start, end = day_bounds(day)
+    pays: dict[str, int] = dict(db.execute(select(Payment.out_trade_no, Payment.amount_fen)
+                                           .where(Payment.paid_at >= start, Payment.paid_at < end)).tuples())
+    refunds: dict[str, int] = dict(db.execute(select(Refund.out_request_no, Refund.amount_fen).where(
+        Refund.status == "succeeded", Refund.completed_at >= start, Refund.completed_at < end)).tuples())
+    result = Comparison(day, ours_net_fen=sum(pays.values()) - sum(refunds.values()))
+    mismatched: list[Difference] = []
+    extra_pays: dict[str, list[tuple[str, int, datetime | None]]] = {}
+    extra_refunds: list[BillRow] = []
+    first_trade: dict[str, str] = {}  # out_trade_no -> trade_no, only for lines that turned out to repeat
+    for row in rows:
+        result.bill_lines += 1
+        result.service_fee_fen += row.service_fee_fen
+        if row.biz_type == REFUND:
+            amount = -row.merchant_received_fen
+            result.alipay_net_fen -= amount
+            mine = refunds.get(row.refund_request_no)
+            if mine is None or mine == _MATCHED:
+                extra_refunds.append(row)
+                continue
+            refunds[row.refund_request_no] = _MATCHED
+            if mine != amount:
+                mismatched.append(Difference("amount_mismatch", "refund", row.out_trade_no, row.trade_no, row.refund_request_no,
+                                             mine, amount, row.completed_at, note=f"differs by {amount - mine} fen"))
+            else:
+                result.matched += 1
+            continue
+        amount = row.order_amount_fen
+        result.alipay_net_fen += amount
+        mine = pays.get(row.out_trade_no)
+        if mine is None or mine == _MATCHED:
+            extra_pays.setdefault(row.out_trade_no, []).append((row.trade_no, amount, row.completed_at))
+            continue
+        pays[row.out_trade_no] = _MATCHED
+        first_trade[row.out_trade_no] = row.trade_no
+        if mine != amount:
+            mismatched.append(Difference("amount_mismatch", "payment", row.out_trade_no, row.trade_no, "", mine, amount,
+                                         row.completed_at, note=f"differs by {amount - mine} fen"))
+        else:
+            result.matched += 1
+    result.differences = mismatched + _classify_payments(db, extra_pays, pays) + _classify_refunds(db, extra_refunds)
+    result.differences += [Difference("ours_only", "payment", k, ours_fen=v, note="recorded here, not in Alipay's bill of the day")
+                           for k, v in pays.items() if v != _MATCHED]
+    result.differences += _ours_only_refunds(db, [k for k, v in refunds.items() if v != _MATCHED])
+    _attach_orders(db, result.differences)
+    return result
+
+
+def _classify_payments(db: Session, extra: dict[str, list[tuple[str, int, datetime | None]]],
+                       pays: dict[str, int]) -> list[Difference]:
+    """Bill payments not matched one to one: a repeat is a duplicate; the rest we hold another day, know as a
+    trade whose payment we never recorded, or do not know at all."""
+    if not extra:
+        return []
+    numbers = list(extra)
+    elsewhere = {p.out_trade_no: p for p in _in_chunks(db, select(Payment), Payment.out_trade_no, numbers)}
+    attempts = {a.out_trade_no: a for a in _in_chunks(db, select(PaymentAttempt), PaymentAttempt.out_trade_no, numbers)}
+    found: list[Difference] = []
+    for number, lines in extra.items():
+        if pays.get(number) == _MATCHED:
+            repeats = lines
+        else:
+            (trade_no, amount, at), repeats = lines[0], lines[1:]
+            paid = elsewhere.get(number)
+            attempt = attempts.get(number)
+            if paid is not None:
+                found.append(Difference("other_day", "payment", number, trade_no, "", paid.amount_fen, amount, at,
+                                        note=f"recorded here on {paid.paid_at.astimezone(SHANGHAI):%Y-%m-%d}"))
+            elif attempt is not None and attempt.status in ("failed", "closed", "expired"):
+                found.append(Difference("status_mismatch", "payment", number, trade_no, "", None, amount, at,
+                                        note=f"paid at Alipay, {attempt.status} here"))
+            else:
+                why = "a trade of ours whose payment was never recorded" if attempt is not None else "not a trade number of ours"
+                found.append(Difference("alipay_only", "payment", number, trade_no, "", None, amount, at, note=f"paid at Alipay: {why}"))
+        for trade_no, amount, at in repeats:
+            found.append(Difference("duplicate_payment", "payment", number, trade_no, "", None, amount, at,
+                                    note=f"the same out_trade_no paid again at Alipay under trade {trade_no}"))
+    return found
+
+
+def _classify_refunds(db: Session, extra: list[BillRow]) -> list[Difference]:
+    """Bill refunds we did not record that day: our own refund of a duplicate, one dated here another day,
+    one still pending or failed here, or one made outside the platform."""
+    if not extra:
+        return []
+    numbers = [row.refund_request_no for row in extra]
+    ours = {r.out_request_no: r for r in _in_chunks(db, select(Refund), Refund.out_request_no, numbers)}
+    dup_ids = [n[len(DUPLICATE_REFUND_PREFIX):] for n in numbers if n.startswith(DUPLICATE_REFUND_PREFIX)]
+    duplicates = set(_in_chunks(db, select(ReconciliationCase.id).where(ReconciliationCase.resolution == "refunded"),
+                                ReconciliationCase.id, dup_ids)) if dup_ids else set()
+    found: list[Difference] = []
+    for row in extra:
+        amount, number = -row.merchant_received_fen, row.refund_request_no
+        if number.startswith(DUPLICATE_REFUND_PREFIX) and number[len(DUPLICATE_REFUND_PREFIX):] in duplicates:
+            continue  # the refund a resolved duplicate case made: expected, and not a payment of ours
+        mine = ours.get(number)
+        if mine is not None and mine.status == "succeeded":
+            found.append(Difference("other_day", "refund", row.out_trade_no, row.trade_no, number, mine.amount_fen, amount,
+                                    row.completed_at, mine.order_id,
+                                    note=f"recorded here on {mine.completed_at.astimezone(SHANGHAI):%Y-%m-%d}"))
+        elif mine is not None:
+            found.append(Difference("status_mismatch", "refund", row.out_trade_no, row.trade_no, number, None, amount,
+                                    row.completed_at, mine.order_id, note=f"refunded at Alipay, {mine.status} here"))
+        else:
+            found.append(Difference("alipay_only", "refund", row.out_trade_no, row.trade_no, number, None, amount, row.completed_at,
+                                    note="refunded at Alipay, not through the platform"))
+    return found
+
+
+def _ours_only_refunds(db: Session, numbers: list[str]) -> list[Difference]:
+    if not numbers:
+        return []
+    rows = db.execute(select(Refund, Payment.out_trade_no).join(Payment, Payment.id == Refund.payment_id)
+                      .where(Refund.out_request_no.in_(numbers)))
+    return [Difference("ours_only", "refund", out_trade_no, "", r.out_request_no, r.amount_fen, None, None, r.order_id,
+                       note="refunded here, not in Alipay's bill of the day") for r, out_trade_no in rows]
+
+
+def _attach_orders(db: Session, found: list[Difference]) -> None:
+    """Fill in the order of each payment difference from its trade number (ours only when we issued it)."""
+    numbers = [d.out_trade_no for d in found if d.order_id is None]
+    orders = dict(_in_chunks(db, select(PaymentAttempt.out_trade_no, PaymentAttempt.order_id), PaymentAttempt.out_trade_no,
+                             numbers, tuples=True)) if numbers else {}
+    for i, d in enumerate(found):
+        if d.order_id is None and d.out_trade_no in orders:
+            found[i] = Difference(d.kind, d.line, d.out_trade_no, d.trade_no, d.request_no, d.ours_fen, d.alipay_fen, d.alipay_at,
+                                  orders[d.out_trade_no], d.note)
+
+
+def _in_chunks(db: Session, query, column, values: list, *, tuples: bool = False) -> list:  # noqa: ANN001
+    """`query WHERE column IN values`, a thousand at a time (a parameter list has limits)."""
+    out: list = []
+    for i in range(0, len(values), 1000):
+        chunk = query.where(column.in_(values[i:i + 1000]))
+        out += list(db.execute(chunk).tuples()) if tuples else list(db.scalars(chunk))
+    return out
+
+
+@dataclass
+class Reconciliation:
+    """Runs days and reads them; resolving is reconciliation_resolve.Resolutions."""
+
+    uow: Callable[[], UnitOfWork]
+    clock: Callable[[], datetime]
+
+    def run_day(self, day: date, rows: Iterable[BillRow]) -> ReconciliationDay:
+        """Compare the day's bill rows (read to the end before anything is written) and keep every difference as a case."""
+        if not isinstance(day, date) or isinstance(day, datetime):
+            raise InvalidInput(f"day must be a date, got {day!r}", field="day", value=str(day))
+        with self.uow() as uow:
+            db = uow.session
+            existing = db.get(ReconciliationDay, day)
+            if existing is not None and existing.status == "closed":  # every case resolved: running it again changes nothing
+                return existing
+            result = compare_day(db, day, rows)
+            now = self.clock()
+            record = db.get(ReconciliationDay, day, with_for_update=True) or ReconciliationDay(day=day, runs=0)
+            if record.status == "closed":  # closed while this run read the bill
+                return record
+            record.bill_lines, record.matched = result.bill_lines, result.matched
+            record.alipay_net_fen, record.ours_net_fen, record.service_fee_fen = (result.alipay_net_fen, result.ours_net_fen,
+                                                                                   result.service_fee_fen)
+            record.runs, record.last_run_at, record.status = record.runs + 1, now, record.status or "open"
+            db.add(record)
+            db.flush()
+            _keep_cases(db, day, result.differences, now)
+            refresh_status(db, record, now)
+            uow.commit()
+            return record
+
+    def day(self, day: date) -> ReconciliationDay:
+        with self.uow() as uow:
+            record = uow.session.get(ReconciliationDay, day)
+            if record is None:
+                raise DayNotReconciled(f"{day} has not been reconciled yet", field="day", value=day.isoformat())
+            return record
+
+    def cases(self, day: date, *, operators: set[str] | None, status: str | None = None) -> list[ReconciliationCase]:
+        """The day's cases an actor may see: `operators` None is the city (all, including trades of nobody's)."""
+        with self.uow() as uow:
+            q = select(ReconciliationCase).where(ReconciliationCase.day == day)
+            if operators is not None:
+                q = q.where(ReconciliationCase.operator_id.in_(sorted(operators)))
+            if status is not None:
+                q = q.where(ReconciliationCase.status == status)
+            return list(uow.session.scalars(q.order_by(ReconciliationCase.kind, ReconciliationCase.key)))
+
+    def case_counts(self, day: date, *, operators: set[str] | None) -> dict[str, int]:
+        with self.uow() as uow:
+            q = select(ReconciliationCase.status, func.count()).where(ReconciliationCase.day == day)
+            if operators is not None:
+                q = q.where(ReconciliationCase.operator_id.in_(sorted(operators)))
+            return dict(uow.session.execute(q.group_by(ReconciliationCase.status)).tuples())
+
+
+def _keep_cases(db: Session, day: date, found: list[Difference], now: datetime) -> None:
+    """Same difference, same case: new ones added, open ones refreshed, resolved ones left alone, open ones gone resolved."""
+    cases = {c.key: c for c in db.scalars(select(ReconciliationCase).where(ReconciliationCase.day == day).with_for_update())}
+    operators = dict(db.execute(select(Order.id, Order.operator_id).where(
+        Order.id.in_({d.order_id for d in found if d.order_id}))).tuples()) if found else {}
+    seen = set()
+    for d in found:
+        seen.add(d.key)
+        case = cases.get(d.key)
+        if case is None:
+            db.add(ReconciliationCase(
+                id=f"RC{uuid.uuid4().hex[:24]}", day=day, key=d.key, kind=d.kind, line=d.line, out_trade_no=d.out_trade_no,
+                trade_no=d.trade_no, request_no=d.request_no, order_id=d.order_id, operator_id=operators.get(d.order_id),
+                ours_fen=d.ours_fen, alipay_fen=d.alipay_fen, alipay_at=d.alipay_at, note=d.note, status="open",
+                resolution_note="", created_at=now, updated_at=now))
+        elif case.status != "resolved" and (case.ours_fen, case.alipay_fen, case.note) != (d.ours_fen, d.alipay_fen, d.note):
+            case.ours_fen, case.alipay_fen, case.note, case.updated_at = d.ours_fen, d.alipay_fen, d.note, now
+    for key, case in cases.items():
+        if key not in seen and case.status != "resolved":
+            case.status, case.resolution, case.resolved_by, case.resolved_at, case.updated_at = "resolved", "gone", "reconciliation", now, now
+            case.resolution_note = f"no longer a difference when the day was run again at {now.astimezone(SHANGHAI):%Y-%m-%d %H:%M}"
+    db.flush()
+
+
+def refresh_status(db: Session, record: ReconciliationDay, now: datetime) -> None:
+    """`balanced` when the bill showed no difference, `closed` once every case found is resolved, else `open`."""
+    counts = dict(db.execute(select(ReconciliationCase.status, func.count()).where(ReconciliationCase.day == record.day)
+                             .group_by(ReconciliationCase.status)).tuples())
+    unresolved = sum(n for s, n in counts.items() if s != "resolved")
+    if unresolved:
+        record.status, record.closed_at = "open", None
+    elif counts:
+        if record.status != "closed":
+            record.status, record.closed_at = "closed", now
+    else:
+        record.status = "balanced"
+
+
+__all__ = ["CaseNotFound", "Comparison", "DayNotReconciled", "Difference", "Reconciliation", "compare_day", "day_bounds",
+           "refresh_status"]
