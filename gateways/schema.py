@@ -21,6 +21,7 @@ MODEL_MODULES = (
     "billing.models",
     "billing.tariff_versions",
     "billing.reconciliation_models",
+    "parking_core.commissioning_models",
     "parking_core.principal_models", "parking_core.audit", "billing.refund_approvals",
 )
 

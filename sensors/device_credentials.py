@@ -157,6 +157,23 @@ class IssuedCredential:
 
 
 @dataclass(frozen=True)
+class CredentialRecord:
+    """A credential as listed: never its password or hash."""
+
+    username: str
+    lot_id: str
+    device_id: str
+    issued_at: datetime
+    issued_by: str
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+    @classmethod
+    def of(cls, row: DeviceCredential) -> "CredentialRecord":
+        return cls(row.username, row.lot_id, row.device_id, row.issued_at, row.issued_by, row.revoked_at, row.revoked_by)
+
+
+@dataclass(frozen=True)
 class CliActor:
     """The audit log's name for someone at the platform's command line (who can do anything anyway)."""
 
@@ -211,7 +228,7 @@ class DeviceAccess:
                 raise
         return IssuedCredential(username, password, lot_id, device_id, now)
 
-    def revoke(self, lot_id: str, device_id: str, *, actor: Any) -> DeviceCredential:
+    def revoke(self, lot_id: str, device_id: str, *, actor: Any) -> CredentialRecord:
         """Remove the device's user from the broker (it is disconnected at once) and mark it revoked.
         Again on a revoked credential: nothing changes and the revoked one is answered."""
         now = self.clock()
@@ -224,7 +241,7 @@ class DeviceAccess:
                                  .order_by(DeviceCredential.id.desc()).limit(1)).first()
                 if last is None:
                     raise CredentialNotFound(f"device {device_id!r} of car park {lot_id!r} has no credential", field="device_id", value=device_id)
-                return last
+                return CredentialRecord.of(last)
             row.revoked_at, row.revoked_by = now, actor.id
             record_audit(s, actor=actor, action="device.credential.revoke", subject=f"device:{row.username}",
                          operator_id=s.scalar(select(Lot.operator_id).where(Lot.id == lot_id)),
@@ -232,14 +249,15 @@ class DeviceAccess:
                          after={"username": row.username, "revoked_at": now.isoformat()}, at=now)
             s.flush()
             self.backend.remove(row.username)
+            done = CredentialRecord.of(row)
             uow.commit()
-            return row
+            return done
 
-    def credentials(self, lot_id: str) -> list[DeviceCredential]:
+    def credentials(self, lot_id: str) -> list[CredentialRecord]:
         """Every credential issued for the lot's devices, newest first (hashes stay in the database)."""
         with self.uow() as uow:
-            return list(uow.session.scalars(select(DeviceCredential).where(DeviceCredential.lot_id == lot_id)
-                                            .order_by(DeviceCredential.id.desc())))
+            return [CredentialRecord.of(r) for r in uow.session.scalars(
+                select(DeviceCredential).where(DeviceCredential.lot_id == lot_id).order_by(DeviceCredential.id.desc()))]
 
     @staticmethod
     def _active(s, lot_id: str, device_id: str) -> DeviceCredential | None:  # noqa: ANN001
@@ -256,5 +274,5 @@ def device_access(platform: Any) -> DeviceAccess:
     return access
 
 
-__all__ = ["BrokerCannotEnforce", "CliActor", "CredentialNotFound", "DeviceAccess", "DeviceCredentialSettings", "DeviceCredentials",
+__all__ = ["BrokerCannotEnforce", "CliActor", "CredentialNotFound", "CredentialRecord", "DeviceAccess", "DeviceCredentialSettings", "DeviceCredentials",
            "DynsecCredentials", "IssuedCredential", "NotEnforced", "credentials_backend", "device_access", "device_topics"]

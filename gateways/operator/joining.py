@@ -21,7 +21,7 @@ from gateways.operator.joining_schemas import (
 )
 from gateways.operator.permissions import OperatorPrincipal, lot_for_action, lot_for_read, operator_for_action, require_role
 from parking_core.commissioning import CommissioningState, parse_joining, register, state_of
-from sensors.device_credentials import device_access, device_topics
+from sensors.device_credentials import CredentialRecord, device_access, device_topics
 
 router = APIRouter(prefix="/v1/operator", tags=["operator joining"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -112,6 +112,6 @@ def credentials(lot_id: str, p: OperatorPrincipal, platform: PlatformDep) -> Cre
     return CredentialsRead(credentials=[_credential(c) for c in device_access(platform).credentials(lot_id)])
 
 
-def _credential(c) -> CredentialRead:  # noqa: ANN001 - DeviceCredential
+def _credential(c: CredentialRecord) -> CredentialRead:
     return CredentialRead(username=c.username, lot_id=c.lot_id, device_id=c.device_id, issued_at=c.issued_at, issued_by=c.issued_by,
                           revoked_at=c.revoked_at, revoked_by=c.revoked_by, active=c.revoked_at is None)
