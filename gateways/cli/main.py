@@ -19,6 +19,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 lots_app = typer.Typer(help="The city registry of car parks.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(lots_app, name="lots")
+from gateways.cli.devices import devices_app  # noqa: E402 - a sub-app of its own file
+app.add_typer(devices_app, name="devices")
 console = Console(stderr=True)
 
 
