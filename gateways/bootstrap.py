@@ -18,6 +18,7 @@ from billing.alipay.client import AlipayClient
 from billing.tariffs import CompiledTariff
 from billing.tariffs.catalog import load_tariff_catalog
 from billing.tariffs.versions import TariffBook
+from gateways.first_use import OnFirstUse
 from gateways.operator.permissions import load_operator_keys
 from parking_core.accounts import Accounts, load_account_settings
 from parking_core.db import UnitOfWork, make_engine
@@ -64,8 +65,8 @@ class Platform:
         self.tariffs: dict[str, CompiledTariff] = TariffBook(load_tariff_catalog(s.tariffs_path), uow=self.uow)
         account_settings = load_account_settings()
         self.accounts = Accounts.from_settings(account_settings, data_dir=s.data_dir, uow=self.uow, clock=self.clock,
-                                               sender=self.code_sender, notifier=self.notifier, alipay=self.alipay)
-        self.operator_keys = load_operator_keys(account_settings, s.data_dir)
+                                               sender=self.code_sender, notifier=self.notifier)  # its key file: on first use
+        self.operator_keys = OnFirstUse(lambda: load_operator_keys(account_settings, s.data_dir))
         self.broker: EmbeddedBroker | None = None
         self.mqtt_target: MqttTarget | None = None
         self.publisher: Publisher | None = None

@@ -11,12 +11,11 @@ shown at all. Ties go to the nearer lot.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from billing.tariffs import CompiledTariff, compute_fee
-from parking_core.availability import Availability, AvailabilityRules, availability
+from parking_core.availability import Availability, AvailabilityRules, read_lots_now
 from parking_core.directory import Directory
 from parking_core.forecast import Forecaster, Prediction, forecast_lot
 from parking_core.live.base import LiveLot, LiveState
@@ -26,6 +25,10 @@ WEIGHTS = {"space": 40.0, "walk": 35.0, "price": 15.0, "fresh": 10.0}
 ENOUGH_SPACES = 5  # this many expected free spaces make arriving to a full car park unlikely
 LOW_CONFIDENCE = 0.4
 MAX_CANDIDATES = 60  # the nearest this many open lots within the walk are forecast and ranked
+
+StayPrice = Callable[[str, datetime, datetime, str, bool], "int | None"]
+"""(tariff id, entered at, exited at, vehicle `small`|`large`, new energy) -> fen, None when that tariff is not
+loaded: billing's pricing, passed in by the composition root (the domain does not price)."""
 
 
 @dataclass(frozen=True)
@@ -66,41 +69,35 @@ def is_stale(a: Availability, live: LiveLot | None, now: datetime, heartbeat_tim
     return a.status == "unknown" or age is None or age > heartbeat_timeout_s, age
 
 
-def stay_price(tariff: CompiledTariff | None, trip: Trip) -> int | None:
+def stay_price(price: StayPrice, tariff_id: str | None, trip: Trip) -> int | None:
     """What the stay costs under the lot's tariff (new-energy vehicles are small ones with their discount)."""
-    if tariff is None:
+    if tariff_id is None:
         return None
-    fee = compute_fee(
-        tariff, entered_at=trip.arrive_at, exited_at=trip.arrive_at + trip.stay,
-        vehicle="large" if trip.vehicle == "large" else "small", new_energy=trip.vehicle == "nev",
-    )
-    return fee.amount_fen
+    return price(tariff_id, trip.arrive_at, trip.arrive_at + trip.stay, "large" if trip.vehicle == "large" else "small",
+                 trip.vehicle == "nev")
 
 
 def candidates(
-    trip: Trip, *, directory: Directory, live: LiveState, forecaster: Forecaster, tariffs: Mapping[str, CompiledTariff],
+    trip: Trip, *, directory: Directory, live: LiveState, forecaster: Forecaster, price: StayPrice,
     now: datetime, rules: AvailabilityRules, wait_s: float | None,
 ) -> list[Candidate]:
     """The open-at-arrival lots within the walk, with their availability now and forecast at arrival."""
     found = [(d, info) for d, info in directory.within(trip.lat, trip.lon, trip.max_walk_m)
              if info.total > 0 and info.open_at(trip.arrive_at)][:MAX_CANDIDATES]
     ids = [info.id for _, info in found]
-    lives = live.lots(ids)
+    distance = {info.id: d for d, info in found}
     forecaster.prepare(ids, now, wait_s=wait_s)
     horizon = max(0.0, (trip.arrive_at - now).total_seconds() / 60)
     out = []
-    for d, info in found:
-        lv = lives.get(info.id)
-        a = availability(info, lv, now, rules)
+    for info, lv, a in read_lots_now(directory.lots, live, ids, now, rules):
+        d = distance[info.id]
         stale, age = is_stale(a, lv, now, rules.heartbeat_timeout_s)
         # too few berths known: their free count is no observation of the lot; forecast from history alone
         observed = None if info.has_sensors and a.status == "unknown" else lv
         out.append(Candidate(
             info=info, distance_m=d, now=a, stale=stale, age_s=age,
             at_arrival=forecast_lot(forecaster, info, observed, now, horizon, heartbeat_timeout_s=rules.heartbeat_timeout_s),
-            # the version in force when the stay would begin (a TariffBook knows versions; a plain mapping one)
-            price_fen=stay_price((tariffs.in_force(info.tariff, trip.arrive_at) if hasattr(tariffs, "in_force")
-                                  else tariffs.get(info.tariff)) if info.tariff else None, trip),
+            price_fen=stay_price(price, info.tariff, trip),
         ))
     return out
 

@@ -13,10 +13,7 @@ FORBIDDEN = {
     "billing": ("gateways", "sensors", "alipay_standin", "fastapi", "starlette", "uvicorn", "paho", "amqtt"),
     "sensors": ("gateways", "alipay_standin", "fastapi", "starlette", "uvicorn"),
 }
-KNOWN = {  # (module, imported package): crossings issue 9 removes
-    ("parking_core.accounts", "billing"),
-    ("parking_core.guidance", "billing"),
-}
+KNOWN: set[tuple[str, str]] = set()  # (module, imported package): crossings still to remove; none left
 
 
 def crossings() -> set[tuple[str, str]]:

@@ -1,16 +1,19 @@
-"""Alipay's asynchronous notifications (contract section 5): the body `success` only once the notification is
-verified and recorded with its payment; anything else `failure`, having changed nothing, so Alipay retries."""
+"""Every Alipay asynchronous notification, trades and agreements alike (contract section 5): the body `success`
+only once the notification is verified and recorded; anything else `failure`, having changed nothing, so Alipay retries."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from billing.agreements import AGREEMENT_NOTIFY_TYPES
 from billing.alipay.notify import NotificationRejected
 from billing.service import Billing
+from gateways.driver.agreement import AgreementsDep, get_agreements
 from gateways.http.deps import PlatformDep
 from parking_core.errors import DependencyUnavailable
 
@@ -30,17 +33,26 @@ BillingDep = Annotated[Billing, Depends(get_billing)]
 
 @router.post("/notify", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {"example": "success"}}}})
 async def alipay_notify(request: Request, platform: PlatformDep) -> PlainTextResponse:
-    """Trade notifications (form-encoded, as Alipay sends them); agreement sign/unsign ones sent here are passed to accounts."""
+    """Trade and refund notifications (form-encoded, as Alipay sends them). Agreement sign/unsign ones that arrive
+    here are recorded as at /agreement-notify (docs/billing.md promises it: a merchant may have one notify URL)."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    accounts = getattr(platform, "accounts", None)
-    billing = getattr(platform, "billing", None)
+    if form.get("notify_type") in AGREEMENT_NOTIFY_TYPES:
+        return await _answer(form, get_agreements(platform).record_notification)
+    return await _answer(form, lambda f: get_billing(platform).payments.record_notification(f))
+
+
+@router.post("/agreement-notify", response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {"example": "success"}}}})
+async def agreement_notify(request: Request, agreements: AgreementsDep) -> PlainTextResponse:
+    """Alipay's dut_user_sign / dut_user_unsign notification: `success` once verified and recorded, else `failure`."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    return await _answer(form, agreements.record_notification)
+
+
+async def _answer(form: dict[str, str], record: Callable[[dict[str, str]], str]) -> PlainTextResponse:
+    """`success` once `record` has verified and committed the notification; `failure` (nothing changed) otherwise."""
     try:
-        if form.get("notify_type", "").startswith("dut_user_") and accounts is not None:
-            outcome = await run_in_threadpool(accounts.record_agreement_notification, form)
-        elif billing is None:
-            raise DependencyUnavailable("billing is not installed", field="billing")
-        else:
-            outcome = await run_in_threadpool(billing.payments.record_notification, form)
+        outcome = await run_in_threadpool(record, form)
     except NotificationRejected as exc:
         log.warning("notification %s refused (%s): %s", form.get("notify_id"), exc.kind, exc.reason)
         return PlainTextResponse("failure")
@@ -50,5 +62,6 @@ async def alipay_notify(request: Request, platform: PlatformDep) -> PlainTextRes
     except Exception:  # not recorded (database down, conflict): Alipay must try again
         log.exception("notification %s not recorded", form.get("notify_id"))
         return PlainTextResponse("failure")
-    log.info("notification %s for %s: %s", form.get("notify_id"), form.get("out_trade_no"), outcome)
+    log.info("notification %s (%s) for %s: %s", form.get("notify_id"), form.get("notify_type"),
+             form.get("out_trade_no") or form.get("external_agreement_no"), outcome)
     return PlainTextResponse("success")

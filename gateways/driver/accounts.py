@@ -1,4 +1,4 @@
-"""Driver gateway: sign in by SMS code, bind plates, claim a plate, sign the Alipay withholding agreement.
+"""Driver gateway: sign in by SMS code, bind plates, claim a plate (the agreement: gateways/driver/agreement.py).
 
 Every /v1/me route acts on the caller's own account only; other accounts' plates are never shown.
 """
@@ -8,16 +8,13 @@ import logging
 from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
-from billing.alipay.notify import NotificationRejected
-from gateways.driver.auth import AccountsDep, CurrentAccount
 from gateways.citizen.schemas import ErrorBody
+from gateways.driver.agreement import AgreementRead
+from gateways.driver.auth import AccountsDep, CurrentAccount
 from parking_core.account_models import PlateBinding, PlateDispute
 from parking_core.accounts import mask_phone
-from parking_core.errors import DependencyUnavailable
 
 log = logging.getLogger("parking.accounts")
 router = APIRouter(prefix="/v1", tags=["driver accounts"])
@@ -72,11 +69,6 @@ class PlateList(BaseModel):
     max_plates: int
 
 
-class AgreementRead(BaseModel):
-    status: str = Field(description="none, pending, active or cancelled")
-    signed_at: datetime | None
-
-
 class AccountRead(BaseModel):
     account_id: str
     phone: str
@@ -105,15 +97,6 @@ class DisputeRead(BaseModel):
 
 class DisputeList(BaseModel):
     disputes: list[DisputeRead]
-
-
-class AgreementStartRequest(BaseModel):
-    return_url: str | None = Field(default=None, max_length=500, description="where Alipay sends the driver afterwards")
-
-
-class AgreementStartRead(BaseModel):
-    status: str
-    sign_url: str | None = Field(description="open in the Alipay app; null when an agreement already held was adopted")
 
 
 def _plate(b: PlateBinding) -> PlateRead:
@@ -212,32 +195,3 @@ def open_dispute(plate: str, body: DisputeCreate, account_id: CurrentAccount, ac
 @router.get("/me/disputes", response_model=DisputeList, responses=SIGNED_IN)
 def my_disputes(account_id: CurrentAccount, accounts: AccountsDep) -> DisputeList:
     return DisputeList(disputes=[_dispute(d) for d in accounts.disputes_of(account_id)])
-
-
-@router.post("/me/agreement", response_model=AgreementStartRead, responses={
-    **SIGNED_IN, 409: {"model": ErrorBody, "description": "already active"},
-    503: {"model": ErrorBody, "description": "Alipay not configured or unreachable"}})
-def start_agreement(account_id: CurrentAccount, accounts: AccountsDep,
-                    body: AgreementStartRequest | None = None) -> AgreementStartRead:
-    """The Alipay page where the driver signs password-free withholding (代扣)."""
-    started = accounts.start_agreement(account_id, return_url=body.return_url if body else None)
-    return AgreementStartRead(status=started.status, sign_url=started.sign_url)
-
-
-@router.delete("/me/agreement", response_model=AgreementRead, responses=SIGNED_IN)
-def cancel_agreement(account_id: CurrentAccount, accounts: AccountsDep) -> AgreementRead:
-    """Stop withholding for this account now (end it in the Alipay app too)."""
-    a = accounts.cancel_agreement(account_id)
-    return AgreementRead(status=a.agreement_status, signed_at=a.agreement_signed_at)
-
-
-@router.post("/payments/alipay/agreement-notify", response_class=PlainTextResponse, tags=["alipay"])
-async def agreement_notify(request: Request, accounts: AccountsDep) -> PlainTextResponse:
-    """Alipay's dut_user_sign / dut_user_unsign notification: `success` once verified and recorded, else `failure`."""
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    try:
-        await run_in_threadpool(accounts.record_agreement_notification, form)
-    except (NotificationRejected, DependencyUnavailable) as exc:
-        log.warning("agreement notification refused: %s", exc.message)
-        return PlainTextResponse("failure")
-    return PlainTextResponse("success")

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from gateways.callbacks import alipay as alipay_callbacks
 from gateways.citizen import guidance, lots, lots_list, pages, places, signs, stream
 from gateways.driver import accounts as driver_accounts
+from gateways.driver import agreement as driver_agreement
 from gateways.driver import orders as driver_orders
 from gateways.http import health, metrics
 from gateways.opendata import feeds as opendata
@@ -36,6 +37,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(health.router)
     app.include_router(lots.router)
     app.include_router(driver_accounts.router)
+    app.include_router(driver_agreement.router)
     app.include_router(operator_disputes.router)
     app.include_router(lots_list.router)
     stream.include(app)

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.orm import sessionmaker
 
+from billing.agreements import Agreements
 from parking_core.accounts import Accounts, AccountSettings
 from parking_core.db import UnitOfWork, make_engine
 from gateways.schema import upgrade
@@ -33,6 +34,7 @@ class Env:
     notifier: RecordingNotifier
     clock: FrozenClock
     uow: object
+    agreements: Agreements
 
     def sign_up(self, phone: str | None = None) -> str:
         """A new account (through the real code flow); its id."""
@@ -47,8 +49,9 @@ def build_accounts(url: str, data_dir, *, alipay=None, **settings) -> Env:
     factory = sessionmaker(engine, expire_on_commit=False)
     clock, sender, notifier = FrozenClock(NOW), RecordingSender(), RecordingNotifier()
     accounts = Accounts.from_settings(AccountSettings(**settings), data_dir=data_dir, uow=lambda: UnitOfWork(factory),
-                                      clock=clock, sender=sender, notifier=notifier, alipay=alipay)
-    return Env(accounts, sender, notifier, clock, lambda: UnitOfWork(factory))
+                                      clock=clock, sender=sender, notifier=notifier)
+    return Env(accounts, sender, notifier, clock, lambda: UnitOfWork(factory),
+               Agreements(uow=lambda: UnitOfWork(factory), clock=clock, alipay=alipay))
 
 
 @pytest.fixture
@@ -58,13 +61,15 @@ def env(tmp_path) -> Env:
 
 
 def wire(platform, *, alipay=None, **settings) -> Env:
-    """Give a test platform its accounts and operator keys, recording codes and notices."""
+    """Give a test platform its accounts, Alipay client and operator keys, recording codes and notices."""
     sender, notifier = RecordingSender(), RecordingNotifier()
     platform.accounts = Accounts.from_settings(
         AccountSettings(**settings), data_dir=platform.settings.data_dir, uow=platform.uow, clock=platform.clock,
-        sender=sender, notifier=notifier, alipay=alipay)
-    platform.operator_keys = OperatorKeys({"alice": OPERATOR_KEY})
-    return Env(platform.accounts, sender, notifier, platform.clock, platform.uow)
+        sender=sender, notifier=notifier)
+    platform.alipay = alipay
+    platform.operator_keys = OperatorKeys({"city": OPERATOR_KEY})  # the city admin (scoped keys: tests/operators)
+    return Env(platform.accounts, sender, notifier, platform.clock, platform.uow,
+               Agreements(uow=platform.uow, clock=platform.clock, alipay=alipay))
 
 
 @pytest.fixture

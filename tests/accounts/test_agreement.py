@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+from dataclasses import replace
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -17,7 +18,8 @@ from billing.alipay.notify import NotificationRejected
 from billing.alipay.signing import generate_keypair, load_private_key, rsa2_sign, sign_content
 from alipay_standin import NotifyPolicy, start_local_alipay
 from gateways.http.app import create_app
-from parking_core.accounts import AgreementActive, agreement_of
+from billing.agreements import AgreementActive
+from parking_core.accounts import agreement_of
 from parking_core.errors import DependencyUnavailable
 from tests.accounts.conftest import build_accounts, next_phone, wire
 
@@ -74,7 +76,7 @@ def state(env, account_id):
 
 def test_sign_page_url_is_built_by_the_sdk_for_this_account(env, gateway):
     a = env.sign_up("13800138000")
-    started = env.accounts.start_agreement(a, return_url="https://parking.example/back")
+    started = env.agreements.start(a, return_url="https://parking.example/back")
     query = dict(parse_qsl(urlsplit(started.sign_url).query))
     biz = json.loads(query["biz_content"])
     assert started.status == "pending" and started.sign_url.startswith(gateway.url)
@@ -89,35 +91,35 @@ def test_sign_page_url_is_built_by_the_sdk_for_this_account(env, gateway):
 
 def test_signing_on_the_page_activates_the_agreement_once(env, gateway, alipay_keys):
     a = env.sign_up()
-    page = httpx.get(env.accounts.start_agreement(a).sign_url, trust_env=False)
+    page = httpx.get(env.agreements.start(a).sign_url, trust_env=False)
     assert page.status_code == 200 and "签约成功" in page.text
     form = signed_form(gateway, a)
-    assert env.accounts.record_agreement_notification(form) == "recorded"
+    assert env.agreements.record_notification(form) == "recorded"
     assert state(env, a) == ("active", form["agreement_no"])
     with env.uow() as uow:
         assert agreement_of(uow.session, a) == (form["agreement_no"], form["alipay_user_id"])
     assert env.accounts.account(a).agreement_signed_at is not None
-    assert env.accounts.record_agreement_notification(form) == "unchanged"  # Alipay's retry of the same notify_id
+    assert env.agreements.record_notification(form) == "unchanged"  # Alipay's retry of the same notify_id
     with pytest.raises(AgreementActive):
-        env.accounts.start_agreement(a)
+        env.agreements.start(a)
 
 
 def test_tampered_or_foreign_notifications_change_nothing(env, gateway, app_keys):
     a = env.sign_up()
-    env.accounts.start_agreement(a)
+    env.agreements.start(a)
     gateway.sign_agreement(a, notify_url=DEAD_URL)
     form = signed_form(gateway, a)
     tampered = {**form, "alipay_user_id": "2088000000000666"}
     with pytest.raises(NotificationRejected) as err:
-        env.accounts.record_agreement_notification(tampered)
+        env.agreements.record_notification(tampered)
     assert err.value.kind == "bad_signature"
     other_key = {**form, "sign": rsa2_sign(load_private_key(app_keys.private_pem), sign_content(form, drop=("sign", "sign_type")))}
     with pytest.raises(NotificationRejected):
-        env.accounts.record_agreement_notification(other_key)
+        env.agreements.record_notification(other_key)
     stranger = env.sign_up()
     gateway.sign_agreement("not-an-account", notify_url=DEAD_URL)
     with pytest.raises(NotificationRejected) as err:
-        env.accounts.record_agreement_notification(signed_form(gateway, "not-an-account"))
+        env.agreements.record_notification(signed_form(gateway, "not-an-account"))
     assert err.value.kind == "unknown_account"
     assert state(env, a) == ("pending", None) and state(env, stranger) == ("none", None)
 
@@ -126,11 +128,11 @@ def test_unsign_cancels_and_a_late_retry_of_the_sign_does_not_revive_it(env, gat
     a = env.sign_up()
     agreement = gateway.sign_agreement(a, notify_url=DEAD_URL)
     sign = signed_form(gateway, a)
-    env.accounts.record_agreement_notification(sign)
+    env.agreements.record_notification(sign)
     gateway.stop_agreement(agreement.agreement_no)
-    assert env.accounts.record_agreement_notification(signed_form(gateway, a, "dut_user_unsign")) == "recorded"
+    assert env.agreements.record_notification(signed_form(gateway, a, "dut_user_unsign")) == "recorded"
     assert state(env, a) == ("cancelled", agreement.agreement_no)
-    assert env.accounts.record_agreement_notification(sign) == "unchanged"
+    assert env.agreements.record_notification(sign) == "unchanged"
     with env.uow() as uow:
         assert agreement_of(uow.session, a) is None
 
@@ -138,11 +140,11 @@ def test_unsign_cancels_and_a_late_retry_of_the_sign_does_not_revive_it(env, gat
 def test_cancel_stops_charging_and_starting_again_adopts_what_alipay_still_holds(env, gateway):
     a = env.sign_up()
     agreement = gateway.sign_agreement(a, notify_url=DEAD_URL)
-    env.accounts.record_agreement_notification(signed_form(gateway, a))
-    assert env.accounts.cancel_agreement(a).agreement_status == "cancelled"
+    env.agreements.record_notification(signed_form(gateway, a))
+    assert env.agreements.cancel(a).status == "cancelled"
     with env.uow() as uow:
         assert agreement_of(uow.session, a) is None
-    again = env.accounts.start_agreement(a)
+    again = env.agreements.start(a)
     assert (again.status, again.sign_url) == ("active", None)
     assert state(env, a) == ("active", agreement.agreement_no)
 
@@ -150,20 +152,20 @@ def test_cancel_stops_charging_and_starting_again_adopts_what_alipay_still_holds
 def test_a_new_agreement_after_a_stop_replaces_the_old(env, gateway):
     a = env.sign_up()
     old = gateway.sign_agreement(a, notify_url=DEAD_URL)
-    env.accounts.record_agreement_notification(signed_form(gateway, a))
+    env.agreements.record_notification(signed_form(gateway, a))
     gateway.stop_agreement(old.agreement_no)
-    env.accounts.record_agreement_notification(signed_form(gateway, a, "dut_user_unsign"))
+    env.agreements.record_notification(signed_form(gateway, a, "dut_user_unsign"))
     time.sleep(1.1)  # Alipay's sign_time has whole seconds
     new = gateway.sign_agreement(a, notify_url=DEAD_URL)
     assert new.agreement_no != old.agreement_no
-    assert env.accounts.record_agreement_notification(signed_form(gateway, a)) == "recorded"
+    assert env.agreements.record_notification(signed_form(gateway, a)) == "recorded"
     assert state(env, a) == ("active", new.agreement_no)
 
 
 def test_without_alipay_configured_the_agreement_is_unavailable(tmp_path, accounts_api):
     env = build_accounts(f"sqlite:///{tmp_path / 'x.db'}", tmp_path)
     with pytest.raises(DependencyUnavailable) as err:
-        env.accounts.start_agreement(env.sign_up())
+        env.agreements.start(env.sign_up())
     assert err.value.field == "ALIPAY_APP_ID"
     platform, api_env, client = accounts_api()
     phone = next_phone()
@@ -181,7 +183,7 @@ def live_platform(make_platform, tmp_path, alipay):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    env = wire(platform, alipay=alipay, ALIPAY_AGREEMENT_NOTIFY_URL=f"{base}/v1/payments/alipay/agreement-notify")
+    env = wire(platform, alipay=build_client(replace(alipay.settings, agreement_notify_url=f"{base}/v1/payments/alipay/agreement-notify")))
     server = uvicorn.Server(uvicorn.Config(create_app(platform), log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -181,13 +181,13 @@ def test_api_answers_invalid_plates_422_with_the_reason(driver, text):
 
 def test_two_accounts_binding_one_plate_at_once_on_postgresql(pg_url, tmp_path, monkeypatch):
     """Both threads see the plate free before either inserts: the partial unique index lets exactly one win."""
-    import parking_core.accounts as accounts_module
+    import parking_core.accounts.plates as accounts_module
 
     env = build_accounts(pg_url, tmp_path)
     drivers = [env.sign_up() for _ in range(2)]
     checked = threading.Barrier(2, timeout=10)
     first_check = threading.local()
-    real_check = accounts_module._active_binding
+    real_check = accounts_module.active_binding
 
     def check_then_wait(db, plate, **kw):
         found = real_check(db, plate, **kw)
@@ -196,7 +196,7 @@ def test_two_accounts_binding_one_plate_at_once_on_postgresql(pg_url, tmp_path, 
             checked.wait()
         return found
 
-    monkeypatch.setattr(accounts_module, "_active_binding", check_then_wait)
+    monkeypatch.setattr(accounts_module, "active_binding", check_then_wait)
     outcomes: list[object] = [None, None]
 
     def bind(i: int) -> None:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 
+from billing.quotes import quote_stay
 from billing.tariffs.catalog import load_tariff_catalog
 from parking_core.availability import Availability
 from parking_core.forecast import Prediction
@@ -118,7 +120,8 @@ def test_limit_keeps_the_best_and_shared_hours_are_mentioned():
 @pytest.mark.parametrize("vehicle, fen", [("small", 200), ("large", 400), ("nev", 100)])
 def test_the_expected_price_follows_the_vehicle(vehicle, fen):
     """suzhou-offstreet: 30 min free, then 2 CNY a started hour; large vehicles double, new-energy half."""
-    tariff = load_tariff_catalog()["suzhou-offstreet"]
+    price = partial(quote_stay, load_tariff_catalog())
     trip = Trip(lat=0, lon=0, arrive_at=NOW, stay=HOUR, vehicle=vehicle, max_walk_m=800)
-    assert stay_price(tariff, trip) == fen
-    assert stay_price(None, trip) is None
+    assert stay_price(price, "suzhou-offstreet", trip) == fen
+    assert stay_price(price, None, trip) is None
+    assert stay_price(price, "gone", trip) is None
