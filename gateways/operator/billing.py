@@ -207,6 +207,7 @@ def orders(p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep, pag
         q = q.where(Order.review.is_not(None) if review else Order.review.is_(None))
     with platform.uow() as uow:
         found = list(uow.session.scalars(q.order_by(Order.created_at.desc(), Order.id.desc()).offset(page.offset).limit(page.limit)))
+        uow.session.expunge_all()  # detached: the closing rollback must not expire them
     return OperatorOrderList(orders=[_operator_order(platform, o) for o in found], next_offset=page.next_offset(len(found)))
 
 
