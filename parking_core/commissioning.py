@@ -50,7 +50,7 @@ class DeviceSpec(BaseModel):
     gate: str | None = None
 
     @model_validator(mode="after")
-    def _reports_on(self) -> "DeviceSpec":
+    def _reports_on(self) -> DeviceSpec:
         need = {"berth_sensor": "berth", "gate_camera": "gate"}.get(self.kind)
         for name in ("berth", "gate"):
             given = getattr(self, name) is not None

@@ -169,7 +169,7 @@ class CredentialRecord:
     revoked_by: str | None
 
     @classmethod
-    def of(cls, row: DeviceCredential) -> "CredentialRecord":
+    def of(cls, row: DeviceCredential) -> CredentialRecord:
         return cls(row.username, row.lot_id, row.device_id, row.issued_at, row.issued_by, row.revoked_at, row.revoked_by)
 
 
@@ -183,7 +183,7 @@ class CliActor:
     name: str = "command line"
 
     @classmethod
-    def current(cls) -> "CliActor":
+    def current(cls) -> CliActor:
         return cls(id=f"cli:{getpass.getuser()}")
 
 
@@ -260,7 +260,7 @@ class DeviceAccess:
                 select(DeviceCredential).where(DeviceCredential.lot_id == lot_id).order_by(DeviceCredential.id.desc()))]
 
     @staticmethod
-    def _active(s, lot_id: str, device_id: str) -> DeviceCredential | None:  # noqa: ANN001
+    def _active(s, lot_id: str, device_id: str) -> DeviceCredential | None:
         return s.scalars(select(DeviceCredential).where(DeviceCredential.lot_id == lot_id, DeviceCredential.device_id == device_id,
                                                         DeviceCredential.revoked_at.is_(None))).first()
 

@@ -44,15 +44,15 @@ class DynsecAdmin:
         done, subscribed, connected = threading.Event(), threading.Event(), threading.Event()
         refused: list[str] = []
 
-        def on_connect(client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        def on_connect(client, userdata, flags, reason_code, properties) -> None:
             if reason_code.is_failure:
                 refused.append(str(reason_code))
             connected.set()
 
-        def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:
             subscribed.set()
 
-        def on_message(client, userdata, msg) -> None:  # noqa: ANN001
+        def on_message(client, userdata, msg) -> None:
             try:
                 for answer in orjson.loads(msg.payload).get("responses", []):
                     answers[answer.get("correlationData", "")] = answer

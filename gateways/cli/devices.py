@@ -12,7 +12,7 @@ devices_app = typer.Typer(help="Devices' MQTT credentials (Mosquitto's dynamic s
 out = Console()
 
 
-def _access():  # noqa: ANN202 - (Platform, DeviceAccess)
+def _access():
     from gateways.cli.main import _offline_platform, _settings
     from sensors.device_credentials import device_access
 
@@ -20,7 +20,7 @@ def _access():  # noqa: ANN202 - (Platform, DeviceAccess)
     return platform, device_access(platform)
 
 
-def _run(action):  # noqa: ANN001, ANN202
+def _run(action):
     """Run one action on an offline platform; a ParkingError becomes the usual one line, exit status 2."""
     from gateways.cli.main import _fail
     from parking_core.errors import ParkingError
@@ -38,8 +38,8 @@ def _run(action):  # noqa: ANN001, ANN202
 @devices_app.command("issue")
 def issue(lot_id: str, device_id: str, as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout")) -> None:
     """A new MQTT user for a registered device, installed in the broker; its password is printed this once."""
-    from sensors.device_credentials import CliActor, device_topics
     from parking_core.settings import load_settings
+    from sensors.device_credentials import CliActor, device_topics
 
     issued = _run(lambda access: access.issue(lot_id, device_id, actor=CliActor.current()))
     publish, subscribe = device_topics(load_settings().topic_prefix, lot_id)

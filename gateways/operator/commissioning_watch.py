@@ -16,13 +16,13 @@ SWEEP_S = 1.0
 
 
 class CommissioningWatch:
-    def __init__(self, platform) -> None:  # noqa: ANN001 - gateways.bootstrap.Platform
+    def __init__(self, platform) -> None:
         self.platform = platform
         self._stop: threading.Event = getattr(platform, "_stop", None) or threading.Event()
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def attach(cls, platform) -> "CommissioningWatch":  # noqa: ANN001
+    def attach(cls, platform) -> CommissioningWatch:
         """The platform's watcher, started on first use (one per platform, stopped with it)."""
         watch = getattr(platform, "commissioning_watch", None)
         if watch is None:

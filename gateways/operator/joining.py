@@ -4,7 +4,7 @@ the broker so the device may publish only its lot's topics; the lot stays `commi
 citizens) until every device has been heard, then goes live by itself. docs/DEVICES.md."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
@@ -19,8 +19,19 @@ from gateways.operator.joining_schemas import (
     DeviceRead,
     IssuedCredentialRead,
 )
-from gateways.operator.permissions import OperatorPrincipal, lot_for_action, lot_for_read, operator_for_action, require_role
-from parking_core.commissioning import CommissioningState, parse_joining, register, state_of
+from gateways.operator.permissions import (
+    OperatorPrincipal,
+    lot_for_action,
+    lot_for_read,
+    operator_for_action,
+    require_role,
+)
+from parking_core.commissioning import (
+    CommissioningState,
+    parse_joining,
+    register,
+    state_of,
+)
 from sensors.device_credentials import CredentialRecord, device_access, device_topics
 
 router = APIRouter(prefix="/v1/operator", tags=["operator joining"])
@@ -49,7 +60,7 @@ def include(app: FastAPI) -> None:
     409: {"model": ErrorBody, "description": "the id is taken by another car park"},
     422: {"model": ErrorBody, "description": "invalid, naming the field (e.g. properties.devices[2].berth)"}})
 def register_lot(p: OperatorPrincipal, platform: PlatformDep, response: Response,
-                 feature: dict = Body(..., openapi_examples={"a gated car park": {"value": EXAMPLE}})) -> CommissioningRead:
+                 feature: Annotated[dict, Body(openapi_examples={"a gated car park": {"value": EXAMPLE}})]) -> CommissioningRead:
     """Register a car park: a GeoJSON Feature as in the registry file (contract section 1) whose
     properties also list `gates` and `devices` (`id`, `kind`: berth_sensor with `berth`, gate_camera
     with `gate`, counter, gateway). It is `commissioning` until every device has been heard."""
@@ -76,7 +87,7 @@ def commissioning(lot_id: str, p: OperatorPrincipal, platform: PlatformDep) -> C
     return _read(platform, lot_id)
 
 
-def _read(platform, lot_id: str) -> CommissioningRead:  # noqa: ANN001
+def _read(platform, lot_id: str) -> CommissioningRead:
     with platform.uow() as uow:
         st: CommissioningState = state_of(uow.session, platform.directory.get(lot_id))
     return CommissioningRead(

@@ -8,11 +8,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
+import orjson
+import paho.mqtt.client as mqtt
 import pytest
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
@@ -118,8 +122,7 @@ def joining_api(api, monkeypatch):
 
 def issue_key(platform, *, org_kind: str, org_id: str, role: str) -> dict:
     """Headers with a key of a district or of the city with a given role."""
-    from gateways.operator.permissions import env_principal
-    from gateways.operator.permissions import principals_of
+    from gateways.operator.permissions import env_principal, principals_of
 
     issued = principals_of(platform).issue_key(actor=env_principal("city"), org_kind=org_kind, org_id=org_id, role=role, label="test")
     return {"X-Operator-Key": issued.secret}
@@ -134,3 +137,77 @@ def wait_for(check, timeout: float = 10.0, what: str = "condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+NOT_AUTHORIZED = 135  # MQTT 5 reason code 0x87
+
+
+class Device:
+    """A device as a vendor would build it: paho, MQTT 5, QoS 1, its own user name and password."""
+
+    def __init__(self, port: int, username: str, password: str) -> None:
+        self.acks: dict[int, int] = {}
+        self.connack = threading.Event()
+        self.connack_rc: int | None = None
+        self.disconnected = threading.Event()
+        self.suback: list[int] = []
+        c = self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+        c.username_pw_set(username, password)
+        c.on_connect = self._on_connect
+        c.on_publish = lambda client, userdata, mid, rc, props: self.acks.__setitem__(mid, rc.value)
+        c.on_disconnect = lambda client, userdata, flags, rc, props: self.disconnected.set()
+        c.on_subscribe = lambda client, userdata, mid, rcs, props: self.suback.extend(rc.value for rc in rcs)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        assert self.connack.wait(5), "no CONNACK"
+
+    def _on_connect(self, client, userdata, flags, rc, props) -> None:
+        self.connack_rc = rc.value
+        self.connack.set()
+
+    def publish(self, topic: str, body: dict) -> int:
+        """The broker's PUBACK reason code for a QoS 1 publish."""
+        info = self.client.publish(topic, orjson.dumps(body), qos=1)
+        wait_for(lambda: info.mid in self.acks, 5, "PUBACK")
+        return self.acks[info.mid]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def platform_on_broker(dynsec_broker, tmp_path, monkeypatch):
+    """A platform ingesting from the dynamic-security broker as its `platform` user, with the admin set."""
+    from fastapi.testclient import TestClient
+
+    from gateways.bootstrap import Platform
+    from gateways.http.app import create_app
+    from gateways.operator.registry_import import import_registry
+    from gateways.schema import upgrade
+    from parking_core.settings import load_settings
+    from tests.factories import city_registry
+
+    monkeypatch.setenv("PARKING_OPERATOR_KEYS", ",".join(f"{k}:{v}" for k, v in KEYS.items()))
+    monkeypatch.setenv("PARKING_MQTT_ADMIN_USER", "admin")
+    monkeypatch.setenv("PARKING_MQTT_ADMIN_PASSWORD", dynsec_broker.admin_password)
+    settings = load_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}", MQTT_URL=dynsec_broker.url(),
+                             PARKING_TOPIC_PREFIX=dynsec_broker.prefix, PARKING_MQTT_CLIENT_ID=f"ingest-{uuid.uuid4().hex[:6]}")
+    platform = Platform(settings, with_ingest=True)
+    upgrade(platform.engine)
+    import_registry(platform, city_registry())
+    platform.start()
+    try:
+        yield platform, TestClient(create_app(platform))
+    finally:
+        platform.stop()
+
+
+def topic(prefix: str, lot: str, berth: str) -> str:
+    return f"{prefix}/lots/{lot}/berths/{berth}/state"
+
+
+def state(seq: int) -> dict:
+    from datetime import datetime
+
+    return {"occupied": True, "seq": seq, "ts": datetime.now(UTC).isoformat()}

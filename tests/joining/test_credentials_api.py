@@ -42,7 +42,12 @@ def test_the_embedded_broker_cannot_enforce_device_credentials_so_none_is_issued
 
 def test_a_broker_without_the_admin_settings_is_refused_naming_them(tmp_path):
     from parking_core.settings import load_settings
-    from sensors.device_credentials import DeviceCredentialSettings, DynsecCredentials, NotEnforced, credentials_backend
+    from sensors.device_credentials import (
+        DeviceCredentialSettings,
+        DynsecCredentials,
+        NotEnforced,
+        credentials_backend,
+    )
 
     s = load_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", MQTT_URL="mqtt://platform:pw@127.0.0.1:1883")
     backend = credentials_backend(s, DeviceCredentialSettings())

@@ -11,7 +11,7 @@ from tests.joining.conftest import as_, issue_key, joining_feature, wait_for
 
 
 def test_a_registered_car_park_is_commissioning_and_closed_to_citizens(joining_api):
-    platform, client = joining_api()
+    _platform, client = joining_api()
     r = client.post("/v1/operator/lots", json=joining_feature(), headers=as_("op1"))
     assert r.status_code == 201, r.text
     body = r.json()
