@@ -79,9 +79,9 @@ def compare_day(db: Session, day: date, rows: Iterable[BillRow]) -> Comparison:
     Our side is held as two dicts of integers; the bill's side is never held whole."""
     start, end = day_bounds(day)
     pays: dict[str, int] = dict(db.execute(select(Payment.out_trade_no, Payment.amount_fen)
-                                           .where(Payment.paid_at >= start, Payment.paid_at < end)).tuples())
+                                           .where(Payment.paid_at >= start, Payment.paid_at < end)).all())
     refunds: dict[str, int] = dict(db.execute(select(Refund.out_request_no, Refund.amount_fen).where(
-        Refund.status == "succeeded", Refund.completed_at >= start, Refund.completed_at < end)).tuples())
+        Refund.status == "succeeded", Refund.completed_at >= start, Refund.completed_at < end)).all())
     result = Comparison(day, ours_net_fen=sum(pays.values()) - sum(refunds.values()))
     mismatched: list[Difference] = []
     extra_pays: dict[str, list[tuple[str, int, datetime | None]]] = {}
@@ -211,7 +211,7 @@ def _in_chunks(db: Session, query, column, values: list, *, tuples: bool = False
     out: list = []
     for i in range(0, len(values), 1000):
         chunk = query.where(column.in_(values[i:i + 1000]))
-        out += list(db.execute(chunk).tuples()) if tuples else list(db.scalars(chunk))
+        out += db.execute(chunk).all() if tuples else list(db.scalars(chunk))
     return out
 
 
@@ -230,11 +230,13 @@ class Reconciliation:
             db = uow.session
             existing = db.get(ReconciliationDay, day)
             if existing is not None and existing.status == "closed":  # every case resolved: running it again changes nothing
+                db.expunge_all()
                 return existing
             result = compare_day(db, day, rows)
             now = self.clock()
             record = db.get(ReconciliationDay, day, with_for_update=True) or ReconciliationDay(day=day, runs=0)
             if record.status == "closed":  # closed while this run read the bill
+                db.expunge_all()
                 return record
             record.bill_lines, record.matched = result.bill_lines, result.matched
             record.alipay_net_fen, record.ours_net_fen, record.service_fee_fen = (result.alipay_net_fen, result.ours_net_fen,
@@ -245,6 +247,7 @@ class Reconciliation:
             _keep_cases(db, day, result.differences, now)
             refresh_status(db, record, now)
             uow.commit()
+            db.expunge_all()  # kept as read: the unit of work's closing rollback must not expire it
             return record
 
     def day(self, day: date) -> ReconciliationDay:
@@ -252,6 +255,7 @@ class Reconciliation:
             record = uow.session.get(ReconciliationDay, day)
             if record is None:
                 raise DayNotReconciled(f"{day} has not been reconciled yet", field="day", value=day.isoformat())
+            uow.session.expunge_all()
             return record
 
     def cases(self, day: date, *, operators: set[str] | None, status: str | None = None) -> list[ReconciliationCase]:
@@ -262,21 +266,23 @@ class Reconciliation:
                 q = q.where(ReconciliationCase.operator_id.in_(sorted(operators)))
             if status is not None:
                 q = q.where(ReconciliationCase.status == status)
-            return list(uow.session.scalars(q.order_by(ReconciliationCase.kind, ReconciliationCase.key)))
+            found = list(uow.session.scalars(q.order_by(ReconciliationCase.kind, ReconciliationCase.key)))
+            uow.session.expunge_all()
+            return found
 
     def case_counts(self, day: date, *, operators: set[str] | None) -> dict[str, int]:
         with self.uow() as uow:
             q = select(ReconciliationCase.status, func.count()).where(ReconciliationCase.day == day)
             if operators is not None:
                 q = q.where(ReconciliationCase.operator_id.in_(sorted(operators)))
-            return dict(uow.session.execute(q.group_by(ReconciliationCase.status)).tuples())
+            return dict(uow.session.execute(q.group_by(ReconciliationCase.status)).all())
 
 
 def _keep_cases(db: Session, day: date, found: list[Difference], now: datetime) -> None:
     """Same difference, same case: new ones added, open ones refreshed, resolved ones left alone, open ones gone resolved."""
     cases = {c.key: c for c in db.scalars(select(ReconciliationCase).where(ReconciliationCase.day == day).with_for_update())}
     operators = dict(db.execute(select(Order.id, Order.operator_id).where(
-        Order.id.in_({d.order_id for d in found if d.order_id}))).tuples()) if found else {}
+        Order.id.in_({d.order_id for d in found if d.order_id}))).all()) if found else {}
     seen = set()
     for d in found:
         seen.add(d.key)
@@ -299,7 +305,7 @@ def _keep_cases(db: Session, day: date, found: list[Difference], now: datetime) 
 def refresh_status(db: Session, record: ReconciliationDay, now: datetime) -> None:
     """`balanced` when the bill showed no difference, `closed` once every case found is resolved, else `open`."""
     counts = dict(db.execute(select(ReconciliationCase.status, func.count()).where(ReconciliationCase.day == record.day)
-                             .group_by(ReconciliationCase.status)).tuples())
+                             .group_by(ReconciliationCase.status)).all())
     unresolved = sum(n for s, n in counts.items() if s != "resolved")
     if unresolved:
         record.status, record.closed_at = "open", None

@@ -77,6 +77,7 @@ class Resolutions:
                 if case is not None:
                     log.warning("reconciliation: case %s outside the caller's operators %s: 404", case_id, sorted(operators or ()))
                 raise CaseNotFound(f"case_id: no reconciliation case {case_id!r}", field="case_id", value=case_id)
+            uow.session.expunge_all()
             return case
 
     def resolve(self, case_id: str, *, action: str, actor: Actor, operators: set[str] | None,
@@ -237,6 +238,7 @@ class Resolutions:
             day = db.get(ReconciliationDay, c.day, with_for_update=True)
             refresh_status(db, day, now)
             uow.commit()
+            db.expunge_all()
             return c
 
     def _ask(self, case: ReconciliationCase) -> dict[str, Any]:

@@ -172,6 +172,7 @@ class StayLists:
             db.flush()
             db.add_all([StayListLine(list_id=row.id, line=p.line, direction=p.direction, plate=p.plate, at=p.at) for p in passages])
             uow.commit()
+            db.expunge_all()
             return row
 
     def compare(self, lot_id: str, day: date) -> StayComparison:

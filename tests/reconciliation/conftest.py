@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from gateways.operator.registry_import import import_registry
 from gateways.operator.permissions import OperatorKeys, env_principal, principals_of
 from tests.billing_flow.conftest import alipay_gw, alipay_keys, app_keys, billing_env  # noqa: F401 - fixtures reused
 from tests.factories import city_registry, feature, registry
@@ -41,6 +42,7 @@ class Keys:
 @pytest.fixture
 def recon_env(billing_env):
     """(env, keys): the billing environment on the city above with env keys for the city (admin), op1 and op2 (admins)."""
-    env = billing_env(registry=city())
+    env = billing_env()
+    import_registry(env.platform, city())
     env.platform.operator_keys = OperatorKeys({"city": CITY_KEY, "op1": OP1_KEY, "op2": OP2_KEY})
     return env, Keys(env.platform)

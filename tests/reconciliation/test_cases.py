@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from alipay_standin import NotifyPolicy
-from billing.models import Payment, PaymentAttempt
+from billing.models import Order, Payment, PaymentAttempt
 from parking_core.audit import audit_rows
 from parking_core.clock import local
 
@@ -41,7 +41,8 @@ def _faulty_day(env):
         db.flush()
         db.add(Payment(order_id=b.id, attempt_id=ghost.id, out_trade_no=ghost.out_trade_no, trade_no="T-ghost", amount_fen=50,
                        paid_at=paid_at, recorded_at=env.clock(), source="notify"))
-        db.execute(update(Payment).where(Payment.order_id == c.id).values(amount_fen=390))
+        db.execute(update(Payment).where(Payment.order_id == c.id).values(amount_fen=390))  # our books say 390 throughout
+        db.execute(update(Order).where(Order.id == c.id).values(paid_fen=390))
         uow.commit()
     return a, b, c, lost, qr["out_trade_no"], local(paid_at).date()
 
