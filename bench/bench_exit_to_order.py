@@ -5,8 +5,8 @@ This process runs the whole platform: MQTT ingest from a private Mosquitto start
 SQLite (or PostgreSQL), billing with its payment worker thread, and the HTTP app served by uvicorn, which
 receives Alipay's notifications. The local Alipay runs in a process of its own, as the real one is remote.
 Every car has an account with a signed agreement. Entries are published first; then one exit every 1/--rate s.
-Times are on the machine's monotonic clock, read just before the publish, in an after-commit action of the
-order's transaction, and by the local Alipay when `alipay.trade.pay` reaches it. Optionally a simulated city
+Times are on the machine's monotonic clock, read just before the publish, in an after-commit handler of
+OrderCreated (declared with the platform, after billing's own), and by the local Alipay when `alipay.trade.pay` reaches it. Optionally a simulated city
 loads the ingest from a third process (--background msg/s). From the repository root:
 
     python -m bench.bench_exit_to_order [--cars 300] [--rate 5] [--pg] [--background 0] [--sdk-sign]
@@ -98,11 +98,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from billing.alipay.client import AlipaySettings, build_client
     from billing.alipay.signing import generate_keypair
-    from billing.orders import after_commit
-    from billing.service import BillingSettings, install_billing
-    from gateways.http.app import create_app
+    from billing.events import OrderCreated
+    from billing.service import BillingSettings
     from gateways.bootstrap import Platform
-    from parking_core.accounts import Accounts, AccountSettings
+    from gateways.http.app import create_app
+    from parking_core.messagebus import HandlerMap
     from parking_core.notify import RecordingNotifier, RecordingSender
     from parking_core.settings import load_settings
     from sensors.simulator import generate_city
@@ -127,25 +127,23 @@ def main(argv: list[str] | None = None) -> None:
                                   str(keys_file), str(times_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(REPO))
         settings = load_settings(DATABASE_URL=url, REDIS_URL="", MQTT_URL=f"mqtt://platform@{target.host}:{target.port}",
                                  PARKING_TOPIC_PREFIX=prefix, PARKING_MQTT_CLIENT_ID="bench-exit-ingest", PARKING_DATA_DIR=tmp)
-        platform = Platform(settings).start()
+        if child.stdout.readline().strip() != b"ready":
+            raise SystemExit("the local Alipay did not start")
         port = free_port()
+        alipay_url = f"http://127.0.0.1:{alipay_port}"
+        client = build_client(AlipaySettings(app_id="2021000000000001", app_private_key_pem=app_keys.private_pem,
+                                             alipay_public_key_pem=alipay_keys.public_pem, server_url=f"{alipay_url}/gateway.do",
+                                             notify_url=f"http://127.0.0.1:{port}/v1/payments/alipay/notify"))
+        sender = RecordingSender()
+        timed = HandlerMap(after_commit={OrderCreated: [lambda e: committed.setdefault(e.plate, time.monotonic())]})
+        platform = Platform(settings, alipay=client, code_sender=sender, notifier=RecordingNotifier(),
+                            billing_settings=BillingSettings(), more_handlers=timed).start()
         server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning", access_log=False))
         web = threading.Thread(target=server.run, name="http", daemon=True)
         web.start()
         load = None
-        billing = None
         try:
             wait_until(lambda: server.started, 30, 0.05)
-            if child.stdout.readline().strip() != b"ready":
-                raise SystemExit("the local Alipay did not start")
-            alipay_url = f"http://127.0.0.1:{alipay_port}"
-            client = build_client(AlipaySettings(app_id="2021000000000001", app_private_key_pem=app_keys.private_pem,
-                                                 alipay_public_key_pem=alipay_keys.public_pem, server_url=f"{alipay_url}/gateway.do",
-                                                 notify_url=f"http://127.0.0.1:{port}/v1/payments/alipay/notify"))
-            sender = RecordingSender()
-            platform.accounts = Accounts.from_settings(AccountSettings(), data_dir=Path(tmp), uow=platform.uow, clock=platform.clock,
-                                                       sender=sender, notifier=RecordingNotifier(), alipay=client)
-            billing = install_billing(platform, alipay=client, notifier=RecordingNotifier(), settings=BillingSettings())
             console.print(f"signing up {args.cars} drivers with agreements ...")
             with httpx.Client(base_url=alipay_url, timeout=10) as control:
                 for i, plate in enumerate(plates):
@@ -156,10 +154,6 @@ def main(argv: list[str] | None = None) -> None:
                     control.post("/_control/agreements", json={"external_agreement_no": account}).raise_for_status()
                     platform.accounts.start_agreement(account)
 
-            def order_committed(db, stay) -> None:  # noqa: ANN001 - a session hook, after billing's own
-                after_commit(db, lambda plate=stay.plate: committed.setdefault(plate, time.monotonic()))
-
-            platform.sessions.on_closed.append(order_committed)
             if args.background:
                 load = subprocess.Popen(
                     [sys.executable, "-m", "sensors.simulator.run", "--url", f"mqtt://simulator@{target.host}:{target.port}",
@@ -201,8 +195,6 @@ def main(argv: list[str] | None = None) -> None:
             child.wait(30)
             if load is not None:
                 load.kill()
-            if billing is not None:
-                billing.stop()
             server.should_exit = True
             web.join(10)
             platform.stop()

@@ -30,6 +30,8 @@ os.environ.setdefault("PARKING_TRUSTED_PROXIES", "127.0.0.1")
 
 from gateways.http.app import create_app  # noqa: E402
 from gateways.bootstrap import Platform  # noqa: E402
+from parking_core.domain_events import AvailabilityChanged  # noqa: E402
+from parking_core.messagebus import HandlerMap  # noqa: E402
 from gateways.operator.registry_import import import_registry  # noqa: E402
 from parking_core.db import upgrade  # noqa: E402
 from parking_core.settings import load_settings  # noqa: E402
@@ -97,11 +99,9 @@ def summary(ms: list[float]) -> str:
     return f"p50 {statistics.median(ms):6.1f} ms  p99 {pct(ms, 99):6.1f} ms  max {max(ms):6.1f} ms"
 
 
-def run(args: argparse.Namespace, plat: Platform, port: int, target: dict) -> tuple[list[float], list[float], list[float]]:
+def run(args: argparse.Namespace, plat: Platform, port: int, target: dict, handed: list[float]) -> tuple[list[float], list[float], list[float]]:
     lot_id, berths = target["id"], target["berths"]
     queries = [f"lots={lot_id}" if i % 2 else f"lat={target['lat']}&lon={target['lon']}&radius_m=1000" for i in range(args.streams)]
-    handed: list[float] = []
-    plat.availability_listeners.insert(0, lambda lot, a: handed.append(time.perf_counter()) if lot == lot_id else None)
     server = next(t for t in threading.enumerate() if t.name == f"uvicorn-{port}")
     server_cpu = lambda: time.clock_gettime(time.pthread_getcpuclockid(server.ident))  # noqa: E731
     t0 = time.perf_counter()
@@ -154,17 +154,19 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(2 * args.streams + 256, hard), hard))
 
     with tempfile.TemporaryDirectory() as tmp:
-        plat = Platform(load_settings(DATABASE_URL=f"sqlite:///{tmp}/bench.db"), with_ingest=False)
-        upgrade(plat.engine)
         city = generate_city(args.lots, seed=1)
-        import_registry(plat, city)
-        plat.start()
         first = next(f for f in city["features"] if f["properties"].get("berths"))
         target = {**first["properties"], "lon": first["geometry"]["coordinates"][0], "lat": first["geometry"]["coordinates"][1]}
+        handed: list[float] = []  # when the hub was handed each change (an AvailabilityChanged handler after the hub's)
+        timed = HandlerMap(after_commit={AvailabilityChanged: [lambda e: handed.append(time.perf_counter()) if e.lot_id == target["id"] else None]})
+        plat = Platform(load_settings(DATABASE_URL=f"sqlite:///{tmp}/bench.db"), with_ingest=False, more_handlers=timed)
+        upgrade(plat.engine)
+        import_registry(plat, city)
+        plat.start()
         plat.pipeline.process([berth_msg(target["id"], b, False, 1, datetime.now(timezone.utc)) for b in target["berths"]])
         try:
             with serving(create_app(plat)) as base:
-                from_message, from_hub, server_ms = run(args, plat, int(base.rsplit(":", 1)[1]), target)
+                from_message, from_hub, server_ms = run(args, plat, int(base.rsplit(":", 1)[1]), target, handed)
         finally:
             plat.stop()
     print(f"\n{args.streams} streams x {args.rounds} changes, city of {args.lots} car parks, Python {host.python_version()}, "

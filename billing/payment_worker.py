@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from billing.alipay.client import (
     AlipayClient,
@@ -29,13 +28,12 @@ from billing.alipay.client import (
 )
 from billing.arrears import sweep_overdue
 from billing.models import Order, PaymentAttempt
-from billing.orders import after_commit, move, subject_of, write_lock
-from billing.payments import fail_attempt, lock_attempt, new_attempt, settle
+from billing.events import OrderLeftUnpaid
+from billing.order_tx import move, write_lock
+from billing.payments import fail_attempt, lock_attempt, new_attempt, settle, subject_of
 from billing.refunds import Refunds
 from parking_core.accounts import agreement_of
-from parking_core.clock import local
 from parking_core.db import UnitOfWork
-from parking_core.notify import Notifier
 
 log = logging.getLogger("parking.billing.worker")
 
@@ -57,7 +55,6 @@ class PaymentWorker:
     clock: Callable[[], datetime]
     alipay: AlipayClient | None
     refunds: Refunds
-    notifier: Notifier | None = None
     query_after: timedelta = timedelta(seconds=60)  # a charge pending this long is asked about
     max_tries: int = 3                              # withholding attempts per order that never reached Alipay
     poll_s: float = 5.0
@@ -79,7 +76,7 @@ class PaymentWorker:
         return self
 
     def wake(self) -> None:
-        """Something may be due (an exit committed): look now rather than at the next poll."""
+        """An order is due a charge (its exit committed): look now rather than at the next poll."""
         self._wake.set()
 
     def stop(self) -> None:
@@ -119,7 +116,7 @@ class PaymentWorker:
             self._last_sweep = time.monotonic()
             while True:  # in batches, one transaction each, until a batch comes back short
                 with self.uow() as uow:
-                    n = sweep_overdue(uow.session, self.clock(), self.notifier, limit=self.batch)
+                    n = sweep_overdue(uow, self.clock(), limit=self.batch)
                     uow.commit()
                 done["arrears"] += n
                 if n < self.batch:
@@ -148,7 +145,8 @@ class PaymentWorker:
                 agreement = agreement_of(db, order.account_id) if order.account_id else None
                 if agreement is None:
                     order.failure_reason = "no active withholding agreement: pay in the app"
-                    self._tell_unpaid(db, order)
+                    uow.record(OrderLeftUnpaid(order.id, order.account_id, order.lot_id, order.amount_fen - order.paid_fen,
+                                               order.due_at, order.failure_reason, tried=False))
                     continue
                 owed = order.amount_fen - order.paid_fen
                 attempt = new_attempt(db, order, kind="withholding", amount_fen=owed, now=now,
@@ -182,8 +180,8 @@ class PaymentWorker:
             return
         with self.uow() as uow:
             found = lock_attempt(uow.session, claim.out_trade_no)
-            settle(uow.session, *found, trade_status="TRADE_SUCCESS", trade_no=result.trade_no, amount_fen=result.total_amount_fen,
-                   paid_at=result.gmt_payment, buyer_id=result.buyer_user_id, source="answer", now=self.clock(), notifier=self.notifier)
+            settle(uow, *found, trade_status="TRADE_SUCCESS", trade_no=result.trade_no, amount_fen=result.total_amount_fen,
+                   paid_at=result.gmt_payment, buyer_id=result.buyer_user_id, source="answer", now=self.clock())
             uow.commit()
 
     def _fail(self, out_trade_no: str, reason: str, *, retry: bool = False) -> None:
@@ -194,16 +192,8 @@ class PaymentWorker:
             tries = db.scalar(select(func.count()).select_from(PaymentAttempt).where(
                 PaymentAttempt.order_id == order.id, PaymentAttempt.kind == "withholding"))
             again = now if retry and tries < self.max_tries else None
-            fail_attempt(db, order, attempt, reason=reason, now=now, retry_at=again, notifier=self.notifier)
+            fail_attempt(uow, order, attempt, reason=reason, now=now, retry_at=again)
             uow.commit()
-
-    def _tell_unpaid(self, db: Session, order: Order) -> None:
-        if self.notifier is None or order.account_id is None:
-            return
-        notifier, account_id, owed = self.notifier, order.account_id, order.amount_fen - order.paid_fen
-        data = {"order_id": order.id, "amount_fen": owed, "due_at": order.due_at.isoformat(), "reason": order.failure_reason}
-        message = f"parking at {order.lot_id} cost {owed} fen; pay it in the app before {local(order.due_at):%Y-%m-%d %H:%M} (Shanghai)"
-        after_commit(db, lambda: notifier.notify(account_id, "unpaid_order", message, data))
 
     # -- pending attempts ------------------------------------------------------------------------------
     def query_pending(self) -> int:
@@ -240,9 +230,9 @@ class PaymentWorker:
                 order.review = f"Alipay holds {out_trade_no} for {status.total_amount_fen} fen, we asked {attempt.amount_fen} fen: check it"
                 attempt.next_query_at = None
             else:
-                outcome = settle(db, order, attempt, trade_status=status.trade_status, trade_no=status.trade_no,
+                outcome = settle(uow, order, attempt, trade_status=status.trade_status, trade_no=status.trade_no,
                                  amount_fen=status.total_amount_fen, paid_at=status.paid_at, buyer_id=status.buyer_user_id,
-                                 source="query", now=now, notifier=self.notifier)
+                                 source="query", now=now)
                 if outcome == "waiting":
                     _back_off(attempt, now, self.query_after)
             uow.commit()

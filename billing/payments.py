@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 from billing.alipay.client import AlipayClient, AlipayRefused, trade_precreate
 from billing.alipay.notify import NotificationRejected, verify_notification
 from billing.models import AlipayNotificationRecord, Order, Payment, PaymentAttempt
-from billing.orders import OPEN, OrderBook, after_commit, audit, kept, lock_order, move, subject_of
+from billing.events import OrderLeftUnpaid, PaymentRecorded
+from billing.order_states import OPEN
+from billing.order_tx import audit, charging, lock_order, move
+from billing.orders import OrderBook
 from billing.refunds import confirm_refund
-from parking_core.clock import local
-from parking_core.db import UnitOfWork
+from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, DependencyUnavailable
-from parking_core.notify import Notifier
 
 log = logging.getLogger("parking.billing")
 PAID_STATUSES = ("TRADE_SUCCESS", "TRADE_FINISHED")
@@ -50,11 +51,16 @@ def lock_attempt(db: Session, out_trade_no: str) -> tuple[Order, PaymentAttempt]
     return order, attempt
 
 
-def record_payment(db: Session, order: Order, attempt: PaymentAttempt, *, trade_no: str, amount_fen: int,
-                   paid_at: datetime, buyer_id: str | None, source: str, now: datetime,
-                   notifier: Notifier | None) -> Payment | None:
+def subject_of(order: Order) -> str:
+    """What the driver sees in Alipay for this order."""
+    return f"停车费 {order.lot_id} {order.plate}"
+
+
+def record_payment(uow: UnitOfWork, order: Order, attempt: PaymentAttempt, *, trade_no: str, amount_fen: int,
+                   paid_at: datetime, buyer_id: str | None, source: str, now: datetime) -> Payment | None:
     """The payment of this attempt, once; None when it was already recorded. Money that arrives for an order
     no longer owing (paid twice, voided) is still recorded, and the order flagged for a refund."""
+    db = uow.session
     if db.scalar(select(Payment.id).where(Payment.attempt_id == attempt.id)) is not None:
         return None
     payment = Payment(order_id=order.id, attempt_id=attempt.id, out_trade_no=attempt.out_trade_no, trade_no=trade_no,
@@ -79,9 +85,7 @@ def record_payment(db: Session, order: Order, attempt: PaymentAttempt, *, trade_
         order.review = f"{what} arrived while the order was {order.status}: refund it"
         audit(db, order, "alipay", "flag_refund", order.review, now)
     db.flush()
-    if notifier is not None and order.account_id is not None:
-        account_id, data = order.account_id, {"order_id": order.id, "amount_fen": amount_fen, "lot_id": order.lot_id}
-        after_commit(db, lambda: notifier.notify(account_id, "order_paid", f"paid {amount_fen} fen for parking at {data['lot_id']}", data))
+    uow.record(PaymentRecorded(order.id, order.account_id, order.lot_id, amount_fen))
     return payment
 
 
@@ -94,16 +98,11 @@ def live_qr(db: Session, order: Order, now: datetime, *, amount_fen: int | None 
     return db.scalars(select(PaymentAttempt).where(*where).order_by(PaymentAttempt.id.desc())).first()
 
 
-def charging(db: Session, order: Order) -> bool:
-    """A withholding charge of this order is with Alipay: the order's `paying` is the worker's, not a QR code's."""
-    return db.scalar(select(PaymentAttempt.id).where(PaymentAttempt.order_id == order.id, PaymentAttempt.kind == "withholding",
-                                                     PaymentAttempt.status == "pending").limit(1)) is not None
-
-
-def fail_attempt(db: Session, order: Order, attempt: PaymentAttempt, *, reason: str, now: datetime, status: str = "failed",
-                 retry_at: datetime | None = None, notifier: Notifier | None = None) -> bool:
+def fail_attempt(uow: UnitOfWork, order: Order, attempt: PaymentAttempt, *, reason: str, now: datetime, status: str = "failed",
+                 retry_at: datetime | None = None) -> bool:
     """A pending attempt that will not be paid; a withholding charge puts its order back to unpaid (True), and so
     does a QR trade Alipay closed or never saw scanned, unless a newer QR code is still waiting."""
+    db = uow.session
     if attempt.status != "pending":
         return False
     attempt.status, attempt.failure_reason, attempt.next_query_at, attempt.updated_at = status, reason, None, now
@@ -117,27 +116,24 @@ def fail_attempt(db: Session, order: Order, attempt: PaymentAttempt, *, reason: 
         return False
     move(db, order, "unpaid", actor="alipay", reason=reason, at=now)
     order.failure_reason, order.next_charge_at = reason, retry_at
-    if notifier is not None and order.account_id is not None and retry_at is None:
-        account_id, owed = order.account_id, order.amount_fen - order.paid_fen
-        data = {"order_id": order.id, "amount_fen": owed, "due_at": order.due_at.isoformat(), "reason": reason}
-        due = f"{local(order.due_at):%Y-%m-%d %H:%M}"  # people read Shanghai time
-        after_commit(db, lambda: notifier.notify(account_id, "unpaid_order", f"could not charge {owed} fen for parking ({reason}); "
-                                                 f"pay it in the app before {due} (Shanghai)", data))
+    if retry_at is None:
+        uow.record(OrderLeftUnpaid(order.id, order.account_id, order.lot_id, order.amount_fen - order.paid_fen, order.due_at,
+                                   reason, tried=True))
     return True
 
 
-def settle(db: Session, order: Order, attempt: PaymentAttempt, *, trade_status: str, trade_no: str, amount_fen: int,
-           paid_at: datetime | None, buyer_id: str | None, source: str, now: datetime, notifier: Notifier | None) -> str:
+def settle(uow: UnitOfWork, order: Order, attempt: PaymentAttempt, *, trade_status: str, trade_no: str, amount_fen: int,
+           paid_at: datetime | None, buyer_id: str | None, source: str, now: datetime) -> str:
     """Apply Alipay's word on a trade (paid, closed, waiting); what it did."""
     if trade_status in PAID_STATUSES:
-        paid = record_payment(db, order, attempt, trade_no=trade_no, amount_fen=amount_fen, paid_at=paid_at or now,
-                              buyer_id=buyer_id, source=source, now=now, notifier=notifier)
+        paid = record_payment(uow, order, attempt, trade_no=trade_no, amount_fen=amount_fen, paid_at=paid_at or now,
+                              buyer_id=buyer_id, source=source, now=now)
         return "recorded" if paid is not None else "already_recorded"
     if trade_status == "TRADE_CLOSED":
-        fail_attempt(db, order, attempt, reason="Alipay closed the trade unpaid", now=now, status="closed", notifier=notifier)
+        fail_attempt(uow, order, attempt, reason="Alipay closed the trade unpaid", now=now, status="closed")
         return "closed"
     if attempt.kind == "qr" and attempt.created_at <= now - QR_VALID:  # its code lapsed unscanned: the order is owed again
-        fail_attempt(db, order, attempt, reason=f"QR code not paid within {QR_VALID}", now=now, status="expired", notifier=notifier)
+        fail_attempt(uow, order, attempt, reason=f"QR code not paid within {QR_VALID}", now=now, status="expired")
         return "expired"
     return "waiting"
 
@@ -158,7 +154,6 @@ class Payments:
     clock: Callable[[], datetime]
     orders: OrderBook
     alipay: AlipayClient | None = None
-    notifier: Notifier | None = None
     query_after: timedelta = timedelta(seconds=60)
 
     def record_notification(self, form: Mapping[str, str]) -> str:
@@ -195,12 +190,12 @@ class Payments:
                 trade_status=note.trade_status, total_amount_fen=note.total_amount_fen, refund_fee_fen=note.refund_fee_fen,
                 out_biz_no=note.out_biz_no, received_at=now, raw=dict(note.raw)))
             if note.is_refund:
-                outcome = confirm_refund(db, order, out_request_no=note.out_biz_no, at=note.gmt_refund or now, now=now,
-                                         notifier=self.notifier, refunded_total_fen=note.refund_fee_fen)
+                outcome = confirm_refund(uow, order, out_request_no=note.out_biz_no, at=note.gmt_refund or now, now=now,
+                                         refunded_total_fen=note.refund_fee_fen)
             else:
-                outcome = settle(db, order, attempt, trade_status=note.trade_status or "", trade_no=note.trade_no or "",
+                outcome = settle(uow, order, attempt, trade_status=note.trade_status or "", trade_no=note.trade_no or "",
                                  amount_fen=note.total_amount_fen, paid_at=note.gmt_payment, buyer_id=note.buyer_id,
-                                 source="notify", now=now, notifier=self.notifier)
+                                 source="notify", now=now)
             uow.commit()
         return outcome
 
@@ -232,7 +227,7 @@ class Payments:
         except AlipayRefused as exc:
             with self.uow() as uow:
                 found = lock_attempt(uow.session, out_trade_no)
-                fail_attempt(uow.session, *found, reason=exc.message, now=self.clock())
+                fail_attempt(uow, *found, reason=exc.message, now=self.clock())
                 uow.commit()
             raise
         with self.uow() as uow:

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from billing.alipay.client import AlipayClient, AlipayError, AlipayRefused, trade_refund
 from billing.alipay.notify import NotificationRejected
 from billing.models import Order, Payment, Refund
-from billing.orders import SETTLED, after_commit, audit, kept, lock_order, move
-from parking_core.db import UnitOfWork
+from billing.events import RefundRecorded
+from billing.order_states import SETTLED
+from billing.order_tx import audit, lock_order, move
+from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, DependencyUnavailable, InvalidInput
-from parking_core.notify import Notifier
 
 log = logging.getLogger("parking.billing")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
@@ -31,11 +32,12 @@ class RefundRefused(Conflict):
     code = "refund_refused"
 
 
-def confirm_refund(db: Session, order: Order, *, out_request_no: str | None, at: datetime, now: datetime,
-                   notifier: Notifier | None, refunded_total_fen: int | None = None) -> str:
+def confirm_refund(uow: UnitOfWork, order: Order, *, out_request_no: str | None, at: datetime, now: datetime,
+                   refunded_total_fen: int | None = None) -> str:
     """Alipay says this refund was made: count it once and move the order to (partially_)refunded.
     `refunded_total_fen` (the notification's refund_fee: all refunded of the trade so far) must equal
     what we refunded of that payment including this one, else NotificationRejected and nothing changes."""
+    db = uow.session
     refund = db.scalars(select(Refund).where(Refund.order_id == order.id, Refund.out_request_no == (out_request_no or ""))
                         .with_for_update()).first()
     if refund is None:
@@ -59,9 +61,7 @@ def confirm_refund(db: Session, order: Order, *, out_request_no: str | None, at:
         move(db, order, new, actor=refund.requested_by, reason=why, at=now)
     else:
         audit(db, order, refund.requested_by, "refund", why, now)
-    if notifier is not None and order.account_id is not None:
-        account_id, data = order.account_id, {"order_id": order.id, "amount_fen": refund.amount_fen, "reason": refund.reason}
-        after_commit(db, lambda: notifier.notify(account_id, "order_refunded", f"{data['amount_fen']} fen refunded: {data['reason']}", data))
+    uow.record(RefundRecorded(order.id, order.account_id, refund.amount_fen, refund.reason))
     return "recorded"
 
 
@@ -78,7 +78,6 @@ class Refunds:
     uow: Callable[[], UnitOfWork]
     clock: Callable[[], datetime]
     alipay: AlipayClient | None = None
-    notifier: Notifier | None = None
     retry_after: timedelta = timedelta(seconds=60)
 
     def refund(self, order_id: str, *, amount_fen: int, reason: str, request_id: str, operator: str) -> tuple[Refund, bool]:
@@ -155,7 +154,7 @@ class Refunds:
         with self.uow() as uow:
             db = uow.session
             order = lock_order(db, refund.order_id)
-            confirm_refund(db, order, out_request_no=out_request_no, at=result.gmt_refund_pay or now, now=now, notifier=self.notifier)
+            confirm_refund(uow, order, out_request_no=out_request_no, at=result.gmt_refund_pay or now, now=now)
             refunded = db.scalar(select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
                 Refund.payment_id == refund.payment_id, Refund.status == "succeeded"))
             if refunded != result.refund_fee_fen:

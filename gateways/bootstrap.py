@@ -10,11 +10,17 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session, sessionmaker
+import orjson
+from sqlalchemy.orm import sessionmaker
 
-from parking_core.availability import Availability, AvailabilityRules
 from billing.alipay.client import AlipayClient
+from billing.events import ArrearsFoundAtEntry
+from billing.handlers import billing_handlers
+from billing.service import Billing, BillingSettings, build_billing
+from gateways.citizen.hub import Hub
+from parking_core.availability import Availability, AvailabilityRules
 from billing.tariffs import CompiledTariff
 from billing.tariffs.catalog import load_tariff_catalog
 from billing.tariffs.versions import TariffBook
@@ -25,17 +31,23 @@ from parking_core.db import UnitOfWork, make_engine
 from gateways.schema import schema_revisions
 from parking_core.directory import Directory
 from parking_core.errors import ConfigError
-from parking_core.events import BerthReported, DeviceEvent, PassageReported
+from parking_core.domain_events import AvailabilityChanged
+from parking_core.events import DeviceEvent
 from parking_core.live import LiveState, open_live_state
+from parking_core.messagebus import HandlerMap, MessageBus, merge
 from parking_core.notify import CodeSender, ConsoleNotifier, ConsoleSender, Notifier
 from parking_core.registry import load_lots
-from parking_core.sessions import SessionBook
 from parking_core.settings import Settings
+from parking_core.stays import StayBook
 from sensors.broker import EmbeddedBroker, embedded_password
 from sensors.mqtt import MqttIngest, MqttTarget, Publisher
 from sensors.pipeline import IngestPipeline
+from sensors.topics import Topics
 from sensors.worker_status import WorkerBoard
 from gateways.workers import IngestSupervisor
+
+if TYPE_CHECKING:
+    from gateways.citizen.signs import SignBoard
 
 log = logging.getLogger("parking")
 
@@ -44,25 +56,32 @@ log = logging.getLogger("parking")
 class Platform:
     settings: Settings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    with_ingest: bool = True
-    with_billing: bool = True  # orders for closed stays; the payment worker runs with the ingest
-    event_listeners: list[Callable[[Sequence[DeviceEvent]], None]] = field(default_factory=list)
+    with_ingest: bool = True  # the MQTT ingest, and with it the ticker and the payment worker
     publish_sink: Callable[[str, bytes, bool], None] | None = None  # tests: capture instead of MQTT
-    availability_listeners: list[Callable[[str, Availability], None]] = field(default_factory=list)
     code_sender: CodeSender = field(default_factory=ConsoleSender)  # an SMS provider in production
     notifier: Notifier = field(default_factory=ConsoleNotifier)  # driver notices: unpaid orders, arrears, disputes
-    alipay: AlipayClient | None = None  # None: no agreement signing or charging (billing may build it from AlipaySettings.from_env())
+    alipay: AlipayClient | None = None  # None: the real Alipay when ALIPAY_APP_ID is set, else no agreements or charging
+    billing_settings: BillingSettings | None = None  # None: from the environment
+    more_handlers: HandlerMap = field(default_factory=HandlerMap)  # tests: handlers of their own, run after the platform's
     worker_id: int = 0  # this process's number among the ingest workers (0: the one that serves HTTP)
     supervisor: IngestSupervisor | None = None  # `serve --workers N`: the other ingest processes, kept running
 
     def __post_init__(self) -> None:
         s = self.settings
+        if self.alipay is None:
+            self.alipay = alipay_from_env()
         self.engine = make_engine(s.resolved_database_url())
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.live: LiveState = open_live_state(s.redis_url, prefix=s.redis_prefix)
         self.directory = Directory()
-        self.sessions = SessionBook(clock=self.clock)
+        self.stays = StayBook(clock=self.clock)
         self.tariffs: dict[str, CompiledTariff] = TariffBook(load_tariff_catalog(s.tariffs_path), uow=self.uow)
+        self.billing: Billing = build_billing(uow=self.uow, clock=self.clock, directory=self.directory, tariffs=self.tariffs,
+                                              alipay=self.alipay, notifier=self.notifier, settings=self.billing_settings)
+        self.hub = Hub(clock=self.clock)  # the live streams' fan-out (gateways/citizen/stream.py)
+        self.sign_board: SignBoard | None = None  # the HTTP app's guidance signs, once its lifespan loaded them
+        self.topics = Topics(s.topic_prefix)
+        self.bus = MessageBus(self.handlers())
         account_settings = load_account_settings()
         self.accounts = Accounts.from_settings(account_settings, data_dir=s.data_dir, uow=self.uow, clock=self.clock,
                                                sender=self.code_sender, notifier=self.notifier)  # its key file: on first use
@@ -76,8 +95,20 @@ class Platform:
         self._ticker: threading.Thread | None = None
         self.worker_board: WorkerBoard | None = None
 
+    def handlers(self) -> HandlerMap:
+        """What reacts to what, for the whole platform. Billing's map (billing/handlers.py) says what an entry,
+        an exit and a correction do to orders, and which events wake the payment worker or tell a driver."""
+        return merge(
+            billing_handlers(self.billing),
+            HandlerMap(after_commit={
+                ArrearsFoundAtEntry: [self._tell_gate],                          # the car park's gate hears what the plate owes
+                AvailabilityChanged: [self._stream_availability, self._republish_signs],  # live streams, guidance signs
+            }),
+            self.more_handlers,
+        )
+
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, self.bus)
 
     def check_schema(self) -> None:
         """Refuse to run on a database the migrations have not brought up to date."""
@@ -102,27 +133,28 @@ class Platform:
         if self.publisher is not None:
             self.publisher(topic, payload, retain)
 
-    def _on_events(self, session: Session, events: Sequence[DeviceEvent]) -> None:
-        """Inside the ingest's transaction: stays (and, through billing's hooks, orders) commit
-        with the event log, so a batch that fails leaves neither half-written."""
-        self.apply_sessions(session, events)
-        for listener in self.event_listeners:
-            listener(events)
+    # -- after-commit handlers of the composition root ----------------------------------------------
+    def _tell_gate(self, e: ArrearsFoundAtEntry) -> None:
+        payload = orjson.dumps({"plate": e.plate, "count": e.count, "total_fen": e.total_fen, "orders": list(e.order_ids),
+                                "session_id": e.stay_id, "ts": e.at.isoformat()})
+        self._publish(self.topics.arrears(e.lot_id), payload, False)
 
-    def apply_sessions(self, session: Session, events: Sequence[DeviceEvent]) -> None:
-        relevant = [e for e in events if isinstance(e, (PassageReported, BerthReported))]
-        if relevant:
-            self.sessions.apply(session, relevant)
+    def _stream_availability(self, e: AvailabilityChanged) -> None:
+        self.hub.publish(e.lot_id, e.availability)
 
-    def record_sessions(self, events: Sequence[DeviceEvent]) -> None:
-        """Open and close parking sessions (and orders) for these events in a transaction of their own."""
+    def _republish_signs(self, e: AvailabilityChanged) -> None:
+        if self.sign_board is not None:
+            self.sign_board.on_availability(e.lot_id, e.availability)
+
+    def _availability_published(self, lot_id: str, a: Availability) -> None:
+        """The ingest published a change it committed (or a follower heard one): its after-commit handlers run."""
+        self.bus.handle_committed([AvailabilityChanged(lot_id, a)])
+
+    def record_stays(self, events: Sequence[DeviceEvent]) -> None:
+        """Open and close stays (and, through the handlers, orders) for these events in a transaction of their own."""
         with self.uow() as uow:
-            self.apply_sessions(uow.session, events)
+            self.stays.apply(uow, events)
             uow.commit()
-
-    def _on_availability(self, lot_id: str, a: Availability) -> None:
-        for listener in self.availability_listeners:
-            listener(lot_id, a)
 
     def start(self) -> "Platform":
         s = self.settings
@@ -138,17 +170,12 @@ class Platform:
         self.pipeline = IngestPipeline(
             directory=self.directory, live=self.live, uow_factory=self.uow, publish=self._publish,
             topic_prefix=s.topic_prefix, settle_s=s.debounce_s, rules=AvailabilityRules.from_settings(s),
-            clock=self.clock, on_events=self._on_events, on_availability=self._on_availability,
+            clock=self.clock, on_events=self.stays.apply, on_availability=self._availability_published,
         )
         if not was_ready:
             self.pipeline.rebuild()
-        if self.with_billing:
-            from billing.service import install_billing
-
-            if self.alipay is None and (client := alipay_from_env()) is not None:
-                self.use_alipay(client)
-            install_billing(self, start_worker=self.with_ingest)
         if self.with_ingest:
+            self.billing.worker.start()
             self.publisher = Publisher(self.mqtt_target)
             self.ingest = MqttIngest(
                 self.pipeline.process, self.mqtt_target, topic_prefix=s.topic_prefix, client_id=s.mqtt_client_id,
@@ -215,13 +242,14 @@ class Platform:
 
     def follow_availability(self) -> None:
         """Hear every lot's availability from the broker, so changes other worker processes
-        ingest reach this process's listeners (the live stream, signs) too."""
-        import orjson
-
+        ingest reach this process's handlers (the live stream, signs) too."""
         from sensors.mqtt import connect, make_client
 
         def on_message(client, userdata, msg) -> None:  # noqa: ANN001
-            lot_id = msg.topic.split("/")[-2]
+            lot_id = self.topics.parse_availability(msg.topic)
+            if not isinstance(lot_id, str):
+                log.warning("ignoring availability on a topic not ours: %s", lot_id.reason)
+                return
             try:
                 body = orjson.loads(msg.payload)
                 a = Availability(free=int(body["free"]), total=int(body["total"]), status=str(body["status"]),
@@ -229,27 +257,17 @@ class Platform:
             except (ValueError, KeyError, TypeError):
                 log.warning("ignoring a malformed availability message on %s", msg.topic)
                 return
-            self._on_availability(lot_id, a)
+            self._availability_published(lot_id, a)
 
         self._follower = make_client(self.mqtt_target)
         self._follower.on_message = on_message
-        self._follower.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{self.settings.topic_prefix}/lots/+/availability", qos=1)
+        self._follower.on_connect = lambda c, u, f, rc, p: c.subscribe(self.topics.availability_filter(), qos=1)
         connect(self._follower, self.mqtt_target)
         self._follower.loop_start()
 
-    def use_alipay(self, client: AlipayClient) -> None:
-        """Point agreement signing and charging at this Alipay (the local gateway in the demo)."""
-        from urllib.parse import urljoin
-
-        self.alipay = client
-        self.accounts.alipay = client
-        if self.accounts.agreement_notify_url is None and client.settings.notify_url:
-            self.accounts.agreement_notify_url = urljoin(client.settings.notify_url, "agreement-notify")
-
     def stop(self) -> None:
         self._stop.set()
-        if getattr(self, "billing", None) is not None:
-            self.billing.stop()
+        self.billing.stop()
         if getattr(self, "_follower", None) is not None:
             self._follower.disconnect()
             self._follower.loop_stop()

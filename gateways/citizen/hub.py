@@ -90,13 +90,6 @@ class Hub:
         self._counter = itertools.count(1)
         self.last_seq = 0
 
-    @classmethod
-    def attach(cls, platform) -> "Hub":  # noqa: ANN001 - gateways.bootstrap.Platform
-        """A hub fed by the platform's ingest: one listener, however many clients."""
-        hub = cls(clock=platform.clock)
-        platform.availability_listeners.append(hub.publish)
-        return hub
-
     def publish(self, lot_id: str, a: Availability) -> None:
         """Called from the ingest thread; hands the change to each watching client's loop."""
         seq = next(self._counter)

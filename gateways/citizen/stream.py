@@ -34,8 +34,8 @@ at the start and then on every change; `ready` (data `{"lots": n}`) when the cur
 
 
 def include(app: FastAPI) -> None:
-    """Serve the stream on this app, fed by one hub listening to the app's platform."""
-    app.state.hub = Hub.attach(app.state.platform)
+    """Serve the stream on this app, fed by the platform's hub (an AvailabilityChanged handler)."""
+    app.state.hub = app.state.platform.hub
     app.include_router(router)
 
 

@@ -255,27 +255,28 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
     import uvicorn
 
     from gateways.http.app import create_app
-    from gateways.bootstrap import Platform
+    from gateways.bootstrap import Platform, alipay_from_env
     from gateways.cli.console import live_panel
     from gateways.cli.startup import named_failures
 
     if sock is None:
         sock = _listen(s, host, port)
-    try:
-        with named_failures(s):
-            messaging = {k: v for k, v in (("code_sender", sender), ("notifier", notifier)) if v is not None}
-            platform = Platform(s, supervisor=supervisor, **messaging)
-    except ParkingError as exc:
-        sock.close()
-        _fail(exc)
     gateway = None
-    if local_alipay and platform.alipay is None:
+    if local_alipay and alipay_from_env() is None:  # the demo's Alipay is chosen before the platform is built
         from gateways.cli.demo_alipay import start_demo_alipay
 
         gateway = start_demo_alipay(s.data_dir, notify_url=f"http://{host}:{port}/v1/payments/alipay/notify")
-        platform.use_alipay(gateway.client)
         console.print(f"local Alipay-compatible gateway on {gateway.url} (its books in {s.data_dir / 'demo-alipay'}: "
                       "`parking billing reconcile --demo DAY`)")
+    try:
+        with named_failures(s):
+            messaging = {k: v for k, v in (("code_sender", sender), ("notifier", notifier)) if v is not None}
+            platform = Platform(s, supervisor=supervisor, alipay=gateway.client if gateway else None, **messaging)
+    except ParkingError as exc:
+        if gateway is not None:
+            gateway.stop()
+        sock.close()
+        _fail(exc)
     try:
         with named_failures(s):
             if city is not None:

@@ -1,4 +1,4 @@
-"""A platform with accounts and billing wired as the composition root will wire them, a local Alipay that
+"""A platform built as the composition root builds it, with a local Alipay (chosen at construction) that
 delivers its notifications to the platform's own HTTP server, recording notices, and a frozen clock.
 
 Tests drive the payment worker by hand (`env.work()`) unless they ask for its thread."""
@@ -18,15 +18,20 @@ from sqlalchemy import select
 
 from billing.alipay.client import build_client
 from billing.alipay.signing import generate_keypair
-from billing.models import Order, Payment
-from billing.orders import kept
-from billing.service import Billing, BillingSettings, install_billing
 from alipay_standin import LocalAlipay, NotifyPolicy, start_local_alipay
+from billing.agreements import Agreements
+from billing.models import Order, Payment
+from billing.service import Billing, BillingSettings
+from gateways.bootstrap import Platform
 from gateways.http.app import create_app
 from gateways.operator.permissions import OperatorKeys
+from gateways.operator.registry_import import import_registry
+from gateways.schema import upgrade
 from parking_core.accounts import Accounts, AccountSettings
+from parking_core.db import kept
 from parking_core.notify import RecordingNotifier, RecordingSender
-from tests.factories import passage_msg
+from parking_core.settings import load_settings
+from tests.factories import FrozenClock, city_registry, passage_msg
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
 OPERATOR_KEY = "billing-op-" + "k" * 24
@@ -54,13 +59,17 @@ def alipay_gw(app_keys, alipay_keys):
 
 
 class Served:
-    """The platform's app on a localhost port, so the local Alipay can deliver notifications to it."""
+    """The platform's app on a localhost port, so the local Alipay can deliver notifications to it. The port is
+    taken first: the Alipay client, which the platform is built with, needs the notify URL."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self) -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = None
+
+    def start(self, app) -> None:  # noqa: ANN001
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
@@ -70,8 +79,9 @@ class Served:
             time.sleep(0.01)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        if self.server is not None:
+            self.server.should_exit = True
+            self.thread.join(10)
         self.sock.close()
 
 
@@ -93,6 +103,7 @@ class Env:
     accounts: Accounts
     served: Served
     published: list = field(default_factory=list)
+    agreements: Agreements | None = None
 
     @property
     def clock(self):
@@ -108,7 +119,7 @@ class Env:
             self.notices.notices[:] = [n for n in self.notices.notices if not (n.account_id == token.account_id and n.kind == "plate_bound")]
         if agreement:
             self.gw.sign_agreement(token.account_id)
-            assert self.accounts.start_agreement(token.account_id).status == "active"
+            assert self.agreements.start(token.account_id).status == "active"
         return Driver(token.account_id, {"Authorization": f"Bearer {token.access_token}"}, plate)
 
     def stay(self, plate: str, *, lot: str = "G1", minutes: int = 150, start: datetime | None = None, color: str | None = None) -> Order:
@@ -148,28 +159,38 @@ class Env:
 
 
 @pytest.fixture
-def billing_env(make_platform, alipay_gw, app_keys, tmp_path):
+def billing_env(backend_env, alipay_gw, app_keys, tmp_path):
     """Build an Env: `billing_env(worker_thread=False, **platform_env)`."""
     made: list[Env] = []
 
-    def build(*, worker_thread: bool = False, now: datetime | None = None, settings: BillingSettings | None = None, **env) -> Env:
-        platform = make_platform(now=now or T0 + timedelta(hours=4), PARKING_DATA_DIR=str(tmp_path / "data"), **env)
-        app = create_app(platform)
-        served = Served(app)
+    def build(*, worker_thread: bool = False, now: datetime | None = None, settings: BillingSettings | None = None,
+              registry: dict | None = None, **env) -> Env:
+        served = Served()
         client = build_client(alipay_gw.client_settings(app_private_key_pem=app_keys.private_pem,
                                                         notify_url=f"{served.url}/v1/payments/alipay/notify"))
-        sender, notices = RecordingSender(), RecordingNotifier()
+        sender, notices, published = RecordingSender(), RecordingNotifier(), []
+        platform = Platform(load_settings(**{**backend_env, "PARKING_DATA_DIR": str(tmp_path / "data"), **env}),
+                            clock=FrozenClock(now or T0 + timedelta(hours=4)), with_ingest=False, alipay=client,
+                            publish_sink=lambda t, p, r: published.append((t, p, r)), code_sender=sender, notifier=notices,
+                            billing_settings=settings or BillingSettings(poll_s=0.2, query_after_s=60))
+        made.append(e := Env(platform, platform.billing, alipay_gw, None, notices, sender, None, served, published))
+        upgrade(platform.engine)
+        import_registry(platform, registry or city_registry())
+        platform.start()
         # drivers in these flows stay signed in for the day while the clock jumps hours (tokens: tests/accounts)
-        platform.accounts = Accounts.from_settings(AccountSettings(token_ttl_s=86_400), data_dir=platform.settings.data_dir, uow=platform.uow,
-                                                   clock=platform.clock, sender=sender, notifier=notices, alipay=client)
-        platform.operator_keys = OperatorKeys({"alice": OPERATOR_KEY})
-        billing = install_billing(platform, alipay=client, notifier=notices, start_worker=worker_thread,
-                                  settings=settings or BillingSettings(poll_s=0.2, query_after_s=60))
-        e = Env(platform, billing, alipay_gw, TestClient(app), notices, sender, platform.accounts, served, platform.published)
-        made.append(e)
+        platform.accounts = e.accounts = Accounts.from_settings(
+            AccountSettings(token_ttl_s=86_400), data_dir=platform.settings.data_dir, uow=platform.uow, clock=platform.clock,
+            sender=sender, notifier=notices)
+        e.agreements = Agreements(uow=platform.uow, clock=platform.clock, alipay=client)
+        platform.operator_keys = OperatorKeys({"city": OPERATOR_KEY})  # the city admin (scoped keys: tests/operators)
+        app = create_app(platform)
+        served.start(app)
+        e.api = TestClient(app)
+        if worker_thread:
+            platform.billing.worker.start()
         return e
 
     yield build
     for e in made:
-        e.billing.stop()
+        e.platform.stop()
         e.served.stop()

@@ -68,6 +68,6 @@ def test_an_entry_rolled_back_announces_nothing(billing_env):
     env.work()
     entry = PassageReported("C1", "in1", "rolled-back", "in", "苏E12345", env.clock())
     with env.platform.uow() as uow:
-        env.platform.sessions.apply(uow.session, [entry])  # no commit
+        env.platform.stays.apply(uow, [entry])  # no commit
     _enter(env, "苏E77777", event="other")  # a later, committed transaction of someone who owes nothing
     assert _arrears_published(env) == []

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from billing.models import AlipayNotificationRecord, PaymentAttempt
-from billing.service import install_billing
+from billing.service import build_billing
 from alipay_standin import ChargeRule, NotifyPolicy
 
 
@@ -108,9 +108,7 @@ def test_a_restarted_worker_finds_its_work_in_the_database(billing_env):
     order = env.stay("苏E12345", minutes=150)
     claims = env.billing.worker._claim()  # moved to paying, then the process died before asking Alipay
     assert [c.order_id for c in claims] == [order.id] and env.order(order.id).status == "paying"
-    restarted = install_billing(env.platform, alipay=env.billing.alipay, notifier=env.notices, start_worker=False,
-                                settings=env.billing.settings)
-    env.billing = restarted
+    env.billing = _another_process(env, alipay=env.billing.alipay)  # a new worker over the same database
     env.clock.advance(seconds=61)
     env.work()  # Alipay never heard of the attempt: it failed, and the order is due again
     assert [a.status for a in _attempts(env, order.id)] == ["failed"]
@@ -148,26 +146,19 @@ def test_overdue_unpaid_orders_become_arrears_in_the_sweep(billing_env):
 def test_without_alipay_orders_are_kept_and_nothing_is_charged(billing_env):
     env = billing_env()
     env.driver("苏E12345")
-    install_billing(env.platform, alipay=None, notifier=env.notices, start_worker=False, settings=env.billing.settings)
+    without = _another_process(env, alipay=None)
     order = env.stay("苏E12345", minutes=150)
-    assert env.platform.billing.worker.run_once()["charged"] == 0
+    assert without.worker.run_once()["charged"] == 0
     assert env.order(order.id).status == "unpaid"
     with env.platform.uow() as uow:
         assert list(uow.session.scalars(select(PaymentAttempt))) == []
-    env.billing = env.platform.billing
 
 
-def test_installing_again_replaces_billing_and_stopping_takes_the_hooks_off(billing_env):
-    env = billing_env()
-    book = env.platform.sessions
-    counts = (len(book.on_opened), len(book.on_closed), len(book.on_corrected))
-    again = install_billing(env.platform, alipay=env.billing.alipay, notifier=env.notices, start_worker=False,
-                            settings=env.billing.settings)
-    env.billing = again
-    assert (len(book.on_opened), len(book.on_closed), len(book.on_corrected)) == counts
-    again.stop()
-    assert (len(book.on_opened), len(book.on_closed), len(book.on_corrected)) == tuple(c - 1 for c in counts)
-    assert env.platform.billing is None
+def _another_process(env, *, alipay):
+    """Billing as another process over the same database would build it."""
+    p = env.platform
+    return build_billing(uow=p.uow, clock=p.clock, directory=p.directory, tariffs=p.tariffs, alipay=alipay,
+                         notifier=env.notices, settings=env.billing.settings)
 
 
 def test_the_sweep_takes_every_overdue_order_in_batches(billing_env):
@@ -211,7 +202,7 @@ def test_a_misread_exit_is_charged_only_after_a_person_confirms_the_match(billin
     assert order.status == "unpaid" and order.review.startswith("not charged until the stay is confirmed")
     assert env.work()["charged"] == 0
     with env.platform.uow() as uow:
-        env.platform.sessions.correct(uow.session, order.session_id, field="plate", value=driver.plate, actor="op:alice",
+        env.platform.stays.correct(uow, order.session_id, field="plate", value=driver.plate, actor="op:alice",
                                       reason="exit camera misread 3 as 8; confirmed on the entry photo")
         uow.commit()
     assert env.order(order.id).review is None

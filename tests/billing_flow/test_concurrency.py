@@ -41,7 +41,7 @@ def test_two_exits_of_one_stay_at_once_make_one_order(billing_env):
     for i, plate in enumerate(plates):
         exits = [PassageReported("G1", f"out{k}", f"out-{i}-{k}", "out", plate, entered + timedelta(hours=2, minutes=5 * k))
                  for k in range(2)]
-        _together(2, lambda k: env.platform.record_sessions([exits[k]]))
+        _together(2, lambda k: env.platform.record_stays([exits[k]]))
     with env.platform.uow() as uow:
         db = uow.session
         closed = db.scalar(select(func.count()).select_from(ParkingSession).where(ParkingSession.status == "closed"))

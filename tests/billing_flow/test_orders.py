@@ -69,7 +69,7 @@ def test_monthly_pass_covers_stays_inside_its_days_only(billing_env):
     r = env.api.post("/v1/operator/passes", headers=OPERATOR, json={
         "plate": "苏e 12345", "lot_id": "G1", "valid_from": str(day - timedelta(days=3)), "valid_to": str(day), "note": "Nov"})
     assert r.status_code == 201, r.text
-    assert r.json()["plate"] == "苏E12345" and r.json()["created_by"] == "alice"
+    assert r.json()["plate"] == "苏E12345" and r.json()["created_by"] == "city"
     covered = env.stay("苏E12345", minutes=150)
     assert (covered.amount_fen, covered.pass_covered, covered.status) == (0, True, "paid")
     assert [line["label"] for line in covered.breakdown] == ["monthly pass"]
@@ -132,7 +132,7 @@ def test_due_days_come_from_the_environment_and_a_bad_value_is_named(monkeypatch
 
 def _correct(env, order, field, value):
     with env.platform.uow() as uow:
-        env.platform.sessions.correct(uow.session, order.session_id, field=field, value=value, actor="op:bob", reason="gate clock off")
+        env.platform.stays.correct(uow, order.session_id, field=field, value=value, actor="op:bob", reason="gate clock off")
         uow.commit()
 
 

@@ -11,6 +11,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from gateways.schema import upgrade
+from parking_core.domain_events import AvailabilityChanged
+from parking_core.messagebus import HandlerMap
 from parking_core.settings import load_settings
 from gateways.bootstrap import Platform
 from gateways.operator.registry_import import import_registry
@@ -19,8 +21,8 @@ from tests.factories import berth_msg, feature, passage_msg, registry
 from tests.sensors.test_mqtt_e2e import wait_for
 
 
-def _platform(env: dict) -> Platform:
-    p = Platform(load_settings(**env))
+def _platform(env: dict, **parts) -> Platform:
+    p = Platform(load_settings(**env), **parts)
     upgrade(p.engine)
     import_registry(p, registry(
         *[feature(f"K{i}", kind="on_street", total=5, berths=[f"b{j}" for j in range(5)], lat=31.3 + i * 0.001) for i in range(4)],
@@ -135,12 +137,12 @@ def test_database_refusing_connections_mid_stream_loses_nothing(pg_url, redis_ur
 def test_two_workers_split_the_load_and_agree(pg_url, redis_url, redis_prefix, shipped_mosquitto, topic_prefix):
     base = {"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARKING_REDIS_PREFIX": redis_prefix, "MQTT_URL": shipped_mosquitto,
             "PARKING_TOPIC_PREFIX": topic_prefix}
-    first = _platform({**base, "PARKING_MQTT_CLIENT_ID": "w-1"})
+    heard = {}
+    hear = HandlerMap(after_commit={AvailabilityChanged: [lambda e: heard.__setitem__(e.lot_id, e.availability.free)]})
+    first = _platform({**base, "PARKING_MQTT_CLIENT_ID": "w-1"}, more_handlers=hear)
     second = Platform(load_settings(**base, PARKING_MQTT_CLIENT_ID="w-2")).start()  # joins: no rebuild, no reset
     assert second.ingest.subscribed.wait(10)
-    heard = {}
     first.follow_availability()  # the HTTP process hears what the other worker ingests
-    first.availability_listeners.append(lambda lot, a: heard.__setitem__(lot, a.free))
     time.sleep(0.3)
     msgs, final, entries = _stream(1200, topic_prefix)
     try:

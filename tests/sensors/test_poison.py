@@ -8,7 +8,8 @@ import orjson
 from sqlalchemy import func, select
 
 from billing.models import Order
-from parking_core.events import PassageReported
+from parking_core.domain_events import VehicleEntered, VehicleExited
+from parking_core.messagebus import HandlerMap, MessageBus, merge
 from parking_core.models import OccupancyEvent
 from parking_core.session_models import ParkingSession
 from tests.factories import berth_msg, passage_msg
@@ -26,10 +27,19 @@ def rejected(platform) -> list[tuple[str, dict]]:
     return [(t, orjson.loads(p)) for t, p, r in platform.published if "/rejected/" in t]
 
 
-def planted_bug(events) -> None:
-    """A handler with a bug that only one car's passage triggers."""
-    if any(isinstance(e, PassageReported) and e.plate == POISON_PLATE for e in events):
+def planted_bug(uow, entered: VehicleEntered) -> None:
+    """A handler with a bug that only one car's entry triggers."""
+    if entered.plate == POISON_PLATE:
         raise KeyError("planted bug")
+
+
+PLANTED = HandlerMap(inside={VehicleEntered: [planted_bug]})
+
+
+def planted(p, extra: HandlerMap = PLANTED):
+    """The platform with a test's handlers after its own, as `Platform(more_handlers=...)` would run them."""
+    p.bus = MessageBus(merge(p.handlers(), extra))
+    return p
 
 
 def _mixed_batch(now, n: int, poison_at: int) -> list[tuple[str, bytes]]:
@@ -46,8 +56,7 @@ def _mixed_batch(now, n: int, poison_at: int) -> list[tuple[str, bytes]]:
 
 
 def test_a_planted_handler_bug_dead_letters_one_message_and_applies_the_rest(make_platform):
-    p = make_platform()
-    p.event_listeners.append(planted_bug)
+    p = planted(make_platform())
     batch = _mixed_batch(p.clock(), 1500, poison_at=777)
 
     for start in range(0, len(batch), 500):  # the ingest's batches
@@ -70,8 +79,7 @@ def test_a_planted_handler_bug_dead_letters_one_message_and_applies_the_rest(mak
 
 
 def test_the_same_poison_sent_again_is_rejected_again_never_retried_forever(make_platform):
-    p = make_platform()
-    p.event_listeners.append(planted_bug)
+    p = planted(make_platform())
     poison = passage_msg("G1", "g1", "poison", "in", POISON_PLATE, p.clock())
     for _ in range(3):
         p.pipeline.process([poison, berth_msg("S1", "b1", True, 1, p.clock())])
@@ -83,8 +91,7 @@ def test_the_same_poison_sent_again_is_rejected_again_never_retried_forever(make
 def test_availability_is_published_even_when_its_batch_had_to_be_split(make_platform):
     """The first run of a failing batch applies live state and then fails; the change it made
     must still reach the retained topic after the split."""
-    p = make_platform()
-    p.event_listeners.append(planted_bug)
+    p = planted(make_platform())
     now = p.clock()
     p.pipeline.process([passage_msg("G1", "g1", "a", "in", "苏E00001", now), passage_msg("G1", "g1", "poison", "in", POISON_PLATE, now)])
     retained = [orjson.loads(pl) for t, pl, r in p.published if t == f"{PREFIX}/lots/G1/availability" and r]
@@ -113,16 +120,15 @@ def test_an_occupied_camera_report_without_a_plate_updates_availability_and_open
 def test_a_bug_deep_in_the_stay_chain_on_one_exit_leaves_the_other_exits_billed(make_platform):
     """The poison may sit deep in the chain (a stay closing, its order): the other cars still
     leave with their orders, the one car's exit is dead-lettered and nothing of it is half-written."""
-    p = make_platform()
-    now = p.clock()
     cars = ["苏E10000", "苏E10001", "苏E10002"]
-    p.pipeline.process([passage_msg("G1", "g1", f"in{i}", "in", c, now - timedelta(hours=2)) for i, c in enumerate(cars)])
 
-    def bug_on_closing(db, stay) -> None:
-        if stay.plate == cars[1]:
+    def bug_on_closing(uow, exited: VehicleExited) -> None:
+        if exited.plate == cars[1]:
             raise ZeroDivisionError("planted bug")
 
-    p.sessions.on_closed.append(bug_on_closing)
+    p = planted(make_platform(), HandlerMap(inside={VehicleExited: [bug_on_closing]}))
+    now = p.clock()
+    p.pipeline.process([passage_msg("G1", "g1", f"in{i}", "in", c, now - timedelta(hours=2)) for i, c in enumerate(cars)])
     p.pipeline.process([passage_msg("G1", "g1", f"out{i}", "out", c, now - timedelta(minutes=5)) for i, c in enumerate(cars)])
     assert [b["reason"].split(" (")[0] for _, b in rejected(p)] == ["internal error: ZeroDivisionError"]
     with p.uow() as uow:

@@ -1,25 +1,27 @@
-"""Parking sessions from device events: entries open them, exits close them, and what goes
-wrong (misread plates, exits without entries, entries without exits) is kept for a person.
+"""Stays (a car's parking session) from device events: entries open them, exits close them, and what
+goes wrong (misread plates, exits without entries, entries without exits) is kept for a person.
 
-Everything runs in the caller's transaction; hooks let billing create the order for a closed
-session in that same transaction, so an exit and its order exist together or not at all.
+Everything runs in the caller's unit of work, which hears `VehicleEntered`, `VehicleExited` and
+`StayCorrected`; billing's handlers run in that same transaction, so an exit and its order exist
+together or not at all.
 """
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parking_core.db import UnitOfWork
+from parking_core.domain_events import StayCorrected, VehicleEntered, VehicleExited
 from parking_core.errors import Conflict, InvalidInput, NotFound
 from parking_core.events import BerthReported, DeviceEvent, PassageReported
 from parking_core.plates import normalize_plate, plate_distance
 from parking_core.session_models import ParkingSession, SessionAudit
 
-Hook = Callable[[Session, ParkingSession], None]
 REENTRY_WINDOW = timedelta(minutes=2)  # a second `in` this soon is the same car read twice
 CORRECTABLE = ("plate", "entered_at", "exited_at")
 
@@ -32,26 +34,24 @@ def vehicle_of(plate: str | None, color: str | None) -> tuple[str, bool]:
 
 
 @dataclass
-class SessionBook:
+class StayBook:
     clock: Callable[[], datetime]
-    on_opened: list[Hook] = field(default_factory=list)
-    on_closed: list[Hook] = field(default_factory=list)
-    on_corrected: list[Hook] = field(default_factory=list)
     fuzzy_distance: int = 1
 
     # -- device events ----------------------------------------------------------------------
-    def apply(self, db: Session, events: Sequence[DeviceEvent]) -> None:
-        """Apply passages and video-berth reports; safe to call again with the same events."""
+    def apply(self, uow: UnitOfWork, events: Sequence[DeviceEvent]) -> None:
+        """Apply passages and video-berth reports (others are ignored); safe to call again with the same events."""
+        db = uow.session
         frees = [ev for ev in events if isinstance(ev, BerthReported) and not ev.occupied]
         watched = self._berths_with_open_sessions(db, frees)
         for ev in events:
             if isinstance(ev, PassageReported):
                 if ev.direction == "in":
-                    self._entry(db, ev.lot_id, ev.plate, ev.plate_color, ev.ts, ev.dedupe_key, source="gate")
+                    self._entry(uow, ev.lot_id, ev.plate, ev.plate_color, ev.ts, ev.dedupe_key, source="gate")
                 else:
-                    self._exit(db, ev.lot_id, ev.plate, ev.ts, ev.dedupe_key)
+                    self._exit(uow, ev.lot_id, ev.plate, ev.ts, ev.dedupe_key)
             elif isinstance(ev, BerthReported) and (ev.plate is not None or (ev.lot_id, ev.berth_id) in watched):
-                self._berth(db, ev)
+                self._berth(uow, ev)
                 watched.add((ev.lot_id, ev.berth_id))
 
     @staticmethod
@@ -70,7 +70,8 @@ class SessionBook:
             q = q.where(getattr(ParkingSession, k) == v)
         return db.scalars(q.order_by(ParkingSession.entered_at.desc()).limit(1).with_for_update()).first()
 
-    def _entry(self, db, lot_id, plate, color, ts, key, *, source, berth_id=None) -> None:
+    def _entry(self, uow, lot_id, plate, color, ts, key, *, source, berth_id=None) -> None:
+        db = uow.session
         if self._find(db, lot_id, entry_key=key) is not None:
             return
         prior = self._find(db, lot_id, plate=plate, status="open")
@@ -88,10 +89,10 @@ class SessionBook:
         )
         db.add(row)
         db.flush()
-        for hook in self.on_opened:
-            hook(db, row)
+        uow.record(VehicleEntered(row.id, lot_id, plate, ts))
 
-    def _exit(self, db, lot_id, plate, ts, key) -> None:
+    def _exit(self, uow, lot_id, plate, ts, key) -> None:
+        db = uow.session
         if self._find(db, lot_id, exit_key=key) is not None:
             return
         row = self._find(db, lot_id, plate=plate, status="open")
@@ -116,7 +117,7 @@ class SessionBook:
             return
         if row.entered_at and ts < row.entered_at:
             row.review = f"exit at {ts.isoformat()} is before the entry: check the clocks"
-        self._close(db, row, ts, key)
+        self._close(uow, row, ts, key)
 
     def _fuzzy(self, db, lot_id, plate) -> ParkingSession | None:
         """The one car inside whose plate differs from the one read by a single character."""
@@ -124,24 +125,23 @@ class SessionBook:
         close = [s for s in inside if plate_distance(s.plate, plate) <= self.fuzzy_distance]
         return close[0] if len(close) == 1 else None
 
-    def _berth(self, db, ev: BerthReported) -> None:
-        row = self._find(db, ev.lot_id, berth_id=ev.berth_id, status="open")
+    def _berth(self, uow, ev: BerthReported) -> None:
+        row = self._find(uow.session, ev.lot_id, berth_id=ev.berth_id, status="open")
         if ev.occupied:
             if ev.plate is None:
                 return  # occupied, plate unread (contract: plate is optional): availability only, no stay
             if row is not None and (row.plate == ev.plate or (row.entered_at and ev.ts <= row.entered_at)):
                 return  # the same car, or a report older than the stay it would end (late delivery)
             if row is not None:
-                self._close(db, row, ev.ts, ev.dedupe_key + ":out")
-            self._entry(db, ev.lot_id, ev.plate, None, ev.ts, ev.dedupe_key, source="berth", berth_id=ev.berth_id)
+                self._close(uow, row, ev.ts, ev.dedupe_key + ":out")
+            self._entry(uow, ev.lot_id, ev.plate, None, ev.ts, ev.dedupe_key, source="berth", berth_id=ev.berth_id)
         elif row is not None and ev.ts >= row.entered_at:
-            self._close(db, row, ev.ts, ev.dedupe_key)
+            self._close(uow, row, ev.ts, ev.dedupe_key)
 
-    def _close(self, db, row: ParkingSession, ts: datetime, key: str | None) -> None:
+    def _close(self, uow: UnitOfWork, row: ParkingSession, ts: datetime, key: str | None) -> None:
         row.status, row.exited_at, row.exit_key, row.updated_at = "closed", ts, key, self.clock()
-        db.flush()
-        for hook in self.on_closed:
-            hook(db, row)
+        uow.session.flush()
+        uow.record(VehicleExited(row.id, row.lot_id, row.plate, ts))
 
     def _audit(self, db, row, actor, action, field=None, old=None, new=None, reason="") -> None:
         db.add(SessionAudit(session_id=row.id, actor=actor, action=action, field=field, old=None if old is None else str(old),
@@ -151,11 +151,12 @@ class SessionBook:
     def get(self, db: Session, session_id: str) -> ParkingSession:
         row = db.get(ParkingSession, session_id, with_for_update=True)
         if row is None:
-            raise NotFound(f"no parking session {session_id!r}", field="session_id", value=session_id)
+            raise NotFound(f"no stay {session_id!r}", field="session_id", value=session_id)
         return row
 
-    def confirm_entry(self, db: Session, session_id: str, *, entered_at: datetime, actor: str, reason: str) -> ParkingSession:
+    def confirm_entry(self, uow: UnitOfWork, session_id: str, *, entered_at: datetime, actor: str, reason: str) -> ParkingSession:
         """An operator supplies the missing entry of an unmatched exit (or a voided stay's exit): it is billed."""
+        db = uow.session
         row = self.get(db, session_id)
         if row.status not in ("unmatched",):
             raise Conflict(f"session {session_id} is {row.status}, not unmatched", field="status", value=row.status)
@@ -163,11 +164,12 @@ class SessionBook:
             raise InvalidInput(f"entered_at {entered_at.isoformat()} must be an aware time before the exit {row.exited_at.isoformat()}", field="entered_at", value=entered_at.isoformat())
         self._audit(db, row, actor, "confirm_entry", "entered_at", None, entered_at.isoformat(), reason)
         row.entered_at, row.review = entered_at, None
-        self._close(db, row, row.exited_at, row.exit_key)
+        self._close(uow, row, row.exited_at, row.exit_key)
         return row
 
-    def correct(self, db: Session, session_id: str, *, field: str, value: str, actor: str, reason: str) -> ParkingSession:
+    def correct(self, uow: UnitOfWork, session_id: str, *, field: str, value: str, actor: str, reason: str) -> ParkingSession:
         """Correct a plate or a time, keeping the old value in the audit trail."""
+        db = uow.session
         if field not in CORRECTABLE:
             raise InvalidInput(f"field {field!r} cannot be corrected (only {', '.join(CORRECTABLE)})", field="field", value=field)
         if not reason.strip():
@@ -194,10 +196,9 @@ class SessionBook:
         db.flush()
         if was_void:
             row.review = None
-            self._close(db, row, row.exited_at, row.exit_key)
+            self._close(uow, row, row.exited_at, row.exit_key)
         elif row.status == "closed":
-            for hook in self.on_corrected:
-                hook(db, row)
+            uow.record(StayCorrected(row.id, field))
         return row
 
     def flag_overstays(self, db: Session, *, older_than: timedelta) -> int:

@@ -1,0 +1,54 @@
+"""What every part of billing does to an order inside a transaction: lock it, move it, audit it."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from billing.models import Order, OrderAudit, PaymentAttempt
+from billing.order_states import check_transition
+from parking_core.errors import NotFound
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+def write_lock(db: Session) -> None:
+    """On SQLite, which has no row locks and whose driver opens a transaction only at the first write, take the
+    database's write lock now: every read that follows sees the latest commit and no writer slips in between."""
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(text("UPDATE orders SET id = id WHERE 0"))
+
+
+def lock_order(db: Session, order_id: str) -> Order:
+    """The order, locked until the transaction ends (SELECT ... FOR UPDATE; the write lock on SQLite)."""
+    write_lock(db)
+    order = db.get(Order, order_id, with_for_update=True, populate_existing=True)
+    if order is None:
+        raise OrderNotFound(f"no order {order_id!r}", field="order_id", value=order_id)
+    return order
+
+
+def move(db: Session, order: Order, new: str, *, actor: str, reason: str, at: datetime) -> None:
+    """Change an order's state after checking the transition, with an audit line."""
+    check_transition(order.status, new)
+    audit(db, order, actor, "status", reason, at, to_status=new)
+    order.status, order.updated_at = new, at
+    if new == "paid":
+        order.paid_at = order.paid_at or at
+        order.failure_reason = None
+
+
+def audit(db: Session, order: Order, actor: str, action: str, reason: str, at: datetime, *, to_status: str | None = None,
+          new_amount_fen: int | None = None) -> None:
+    db.add(OrderAudit(order_id=order.id, actor=actor, action=action, from_status=order.status,
+                      to_status=to_status or order.status, old_amount_fen=order.amount_fen,
+                      new_amount_fen=order.amount_fen if new_amount_fen is None else new_amount_fen, reason=reason, at=at))
+
+
+def charging(db: Session, order: Order) -> bool:
+    """A withholding charge of this order is with Alipay: the order's `paying` is the worker's, not a QR code's."""
+    return db.scalar(select(PaymentAttempt.id).where(PaymentAttempt.order_id == order.id, PaymentAttempt.kind == "withholding",
+                                                     PaymentAttempt.status == "pending").limit(1)) is not None
