@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
+from parking_core.directory import Directory
 from parking_core.live.base import LiveLot, LiveState
 from parking_core.lots import LotInfo
 
@@ -102,14 +104,37 @@ def availability(info: LotInfo, live: LiveLot | None, now: datetime, rules: Avai
     return Availability(free, total, status, live.updated_at, known)
 
 
-def read_availability(
+class LotNow(NamedTuple):
+    """A registered lot, what live state holds for it, and its availability from both."""
+
+    info: LotInfo
+    live: LiveLot | None
+    availability: Availability
+
+
+def read_lots_now(
     lots: Mapping[str, LotInfo], live: LiveState, lot_ids: Sequence[str], now: datetime, rules: AvailabilityRules,
-) -> Iterator[tuple[LotInfo, Availability]]:
+) -> Iterator[LotNow]:
     """Each registered lot of `lot_ids` (in that order, unknown ids skipped) with its availability
-    now: the one reader behind the endpoints, reading live state a chunk at a time."""
+    now: the one reader behind the endpoints and the pipeline, reading live state a chunk at a time."""
     for start in range(0, len(lot_ids), READ_CHUNK):
         chunk = [i for i in lot_ids[start:start + READ_CHUNK] if i in lots]
         got = live.lots(chunk)
         for lot_id in chunk:
-            info = lots[lot_id]
-            yield info, availability(info, got.get(lot_id), now, rules)
+            info, lv = lots[lot_id], got.get(lot_id)
+            yield LotNow(info, lv, availability(info, lv, now, rules))
+
+
+def read_availability(
+    lots: Mapping[str, LotInfo], live: LiveState, lot_ids: Sequence[str], now: datetime, rules: AvailabilityRules,
+) -> Iterator[tuple[LotInfo, Availability]]:
+    """(lot, availability) pairs of `read_lots_now`, for readers that need no live detail."""
+    for info, _, a in read_lots_now(lots, live, lot_ids, now, rules):
+        yield info, a
+
+
+def read_lot_now(directory: Directory, live: LiveState, lot_id: str, now: datetime, rules: AvailabilityRules) -> LotNow:
+    """One lot now, or LotNotFound."""
+    directory.require(lot_id)
+    (got,) = read_lots_now(directory.lots, live, [lot_id], now, rules)
+    return got

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 
 from geopy.distance import geodesic
 
+from parking_core.errors import LotNotFound
 from parking_core.lots import LotInfo
 
 CELL_DEG = 0.01  # about 1.1 km north-south
@@ -81,6 +82,13 @@ class Directory:
 
     def get(self, lot_id: str) -> LotInfo | None:
         return self.lots.get(lot_id)
+
+    def require(self, lot_id: str, *, field: str = "lot_id") -> LotInfo:
+        """The lot, or LotNotFound naming the field and the id (a 404 in every gateway)."""
+        info = self.lots.get(lot_id)
+        if info is None:
+            raise LotNotFound(f"no car park with id {lot_id!r}", field=field, value=lot_id)
+        return info
 
     def has_berth(self, lot_id: str, berth_id: str) -> bool:
         return berth_id in self.berth_sets.get(lot_id, ())

@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy.exc import OperationalError, InterfaceError
 from tenacity import Retrying, retry_if_exception, wait_exponential
 
-from parking_core.availability import Availability, AvailabilityRules, availability
+from parking_core.availability import Availability, AvailabilityRules, read_availability
 from parking_core.db import UnitOfWork
 from parking_core.directory import Directory
 from parking_core.eventlog import append_availability, append_events, replay_events, upsert_devices
@@ -298,13 +298,10 @@ class IngestPipeline:
         if not lot_ids:
             return []
         ids = sorted(lot_ids)
-        live = self._retry(lambda: self.live.lots(ids))
+        read = self._retry(lambda: list(read_availability(self.directory.lots, self.live, ids, now, self.rules)))
         out = []
-        for lot_id in ids:
-            info = self.directory.get(lot_id)
-            if info is None:
-                continue
-            a = availability(info, live.get(lot_id), now, self.rules)
+        for info, a in read:
+            lot_id = info.id
             key = (a.free, a.total, a.status)
             if self._last_published.get(lot_id) == key:
                 continue

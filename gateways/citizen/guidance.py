@@ -3,23 +3,18 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
-from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from billing.quotes import quote_stay
-from gateways.bootstrap import Platform
 from gateways.http.coords import CoordDep, coord_out, wgs84_in
 from gateways.http.deps import PlatformDep
 from gateways.citizen.guidance_schemas import ForecastPoint, GuidanceList, GuidanceLot, HistoryPoint, LotForecast, LotHistory, LotNow
 from gateways.citizen.schemas import ErrorBody
-from parking_core.availability import AvailabilityRules, availability
-from parking_core.errors import LotNotFound
+from parking_core.availability import AvailabilityRules, read_lot_now
 from parking_core.forecast import Forecaster, forecast_lot
 from parking_core.guidance import Option, Trip, candidates, rank
 from parking_core.history import MAX_RANGE, MIN_STEP_S, Point, history
-from parking_core.lots import LotInfo
 
 router = APIRouter(prefix="/v1", tags=["guidance"])
 NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown lot id"}}
@@ -45,13 +40,6 @@ def forecaster_of(request: Request) -> Forecaster:
 ForecasterDep = Annotated[Forecaster, Depends(forecaster_of)]
 
 
-def _lot(platform: Platform, lot_id: str) -> LotInfo:
-    info = platform.directory.get(lot_id)
-    if info is None:
-        raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
-    return info
-
-
 @router.get("/guidance", response_model=GuidanceList)
 def guidance(
     platform: PlatformDep,
@@ -71,7 +59,7 @@ def guidance(
     trip = Trip(lat=lat, lon=lon, arrive_at=now + timedelta(minutes=arrive_in_min), stay=timedelta(minutes=stay_min),
                 vehicle=vehicle, max_walk_m=max_walk_m)
     found = candidates(
-        trip, directory=platform.directory, live=platform.live, forecaster=forecaster, price=partial(quote_stay, platform.tariffs), now=now,
+        trip, directory=platform.directory, live=platform.live, forecaster=forecaster, tariffs=platform.tariffs, now=now,
         rules=AvailabilityRules.from_settings(platform.settings), wait_s=GUIDANCE_WAIT_S,
     )
     ranked = rank(found, max_walk_m=max_walk_m, stay=trip.stay, limit=limit)
@@ -94,11 +82,9 @@ def _guidance_lot(o: Option) -> GuidanceLot:
 @router.get("/lots/{lot_id}/forecast", response_model=LotForecast, responses=NOT_FOUND)
 def lot_forecast(lot_id: str, platform: PlatformDep, forecaster: ForecasterDep) -> LotForecast:
     """Expected free spaces in 15, 30 and 60 minutes, with an interval and a confidence."""
-    info = _lot(platform, lot_id)
     now = platform.clock()
-    live = platform.live.lot(lot_id)
     rules = AvailabilityRules.from_settings(platform.settings)
-    a = availability(info, live, now, rules)
+    info, live, a = read_lot_now(platform.directory, platform.live, lot_id, now, rules)
     if info.has_sensors and a.status == "unknown":
         live = None  # too few berths known to be an observation of the lot: forecast from history alone
     forecaster.prepare([lot_id], now, wait_s=FORECAST_WAIT_S)
@@ -121,7 +107,7 @@ def lot_history(
                              description="seconds: the value in force every step; absent: every change"),
 ) -> LotHistory:
     """The lot's free count and status as they changed (at most 31 days, 10,000 changes or 5,000 steps)."""
-    info = _lot(platform, lot_id)
+    info = platform.directory.require(lot_id)
     now = platform.clock()
     end = end or now
     start = start or end - timedelta(days=1)

@@ -5,8 +5,7 @@ from itertools import islice
 
 from fastapi import APIRouter, Query
 
-from parking_core.availability import Availability, AvailabilityRules, availability, read_availability
-from parking_core.errors import LotNotFound
+from parking_core.availability import Availability, AvailabilityRules, read_availability, read_lot_now
 from parking_core.lots import LotInfo
 from gateways.http.coords import CoordDep, coord_out, wgs84_in
 from gateways.http.deps import PlatformDep
@@ -53,10 +52,7 @@ def nearby(
 
 @router.get("/lots/{lot_id}", response_model=LotDetail, responses=NOT_FOUND)
 def lot_detail(lot_id: str, platform: PlatformDep, coord: CoordDep) -> LotDetail:
-    info = platform.directory.get(lot_id)
-    if info is None:
-        raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
-    a = availability(info, platform.live.lot(lot_id), platform.clock(), AvailabilityRules.from_settings(platform.settings))
+    info, _, a = read_lot_now(platform.directory, platform.live, lot_id, platform.clock(), AvailabilityRules.from_settings(platform.settings))
     row = coord_out(coord, _fields(info, a))
     return LotDetail(
         **row, operator=info.operator, district=info.district, tariff=info.tariff,
@@ -67,9 +63,7 @@ def lot_detail(lot_id: str, platform: PlatformDep, coord: CoordDep) -> LotDetail
 @router.get("/lots/{lot_id}/berths", response_model=BerthList, responses=NOT_FOUND)
 def lot_berths(lot_id: str, platform: PlatformDep) -> dict:
     """Each berth's state; all `closed` while the lot is outside its shared hours."""
-    info = platform.directory.get(lot_id)
-    if info is None:
-        raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
+    info = platform.directory.require(lot_id)
     is_open = info.open_at(platform.clock())
     return {"berths": [
         BerthRead(id=b.id, status=b.status if is_open else "closed", since=b.since) for b in platform.live.berths(lot_id)
