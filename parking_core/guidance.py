@@ -11,11 +11,10 @@ shown at all. Ties go to the nearer lot.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from billing.tariffs import CompiledTariff, compute_fee
 from parking_core.availability import Availability, AvailabilityRules, read_lots_now
 from parking_core.directory import Directory
 from parking_core.forecast import Forecaster, Prediction, forecast_lot
@@ -26,6 +25,10 @@ WEIGHTS = {"space": 40.0, "walk": 35.0, "price": 15.0, "fresh": 10.0}
 ENOUGH_SPACES = 5  # this many expected free spaces make arriving to a full car park unlikely
 LOW_CONFIDENCE = 0.4
 MAX_CANDIDATES = 60  # the nearest this many open lots within the walk are forecast and ranked
+
+StayPrice = Callable[[str, datetime, datetime, str, bool], "int | None"]
+"""(tariff id, entered at, exited at, vehicle `small`|`large`, new energy) -> fen, None when that tariff is not
+loaded: billing's pricing, passed in by the composition root (the domain does not price)."""
 
 
 @dataclass(frozen=True)
@@ -66,19 +69,16 @@ def is_stale(a: Availability, live: LiveLot | None, now: datetime, heartbeat_tim
     return a.status == "unknown" or age is None or age > heartbeat_timeout_s, age
 
 
-def stay_price(tariff: CompiledTariff | None, trip: Trip) -> int | None:
+def stay_price(price: StayPrice, tariff_id: str | None, trip: Trip) -> int | None:
     """What the stay costs under the lot's tariff (new-energy vehicles are small ones with their discount)."""
-    if tariff is None:
+    if tariff_id is None:
         return None
-    fee = compute_fee(
-        tariff, entered_at=trip.arrive_at, exited_at=trip.arrive_at + trip.stay,
-        vehicle="large" if trip.vehicle == "large" else "small", new_energy=trip.vehicle == "nev",
-    )
-    return fee.amount_fen
+    return price(tariff_id, trip.arrive_at, trip.arrive_at + trip.stay, "large" if trip.vehicle == "large" else "small",
+                 trip.vehicle == "nev")
 
 
 def candidates(
-    trip: Trip, *, directory: Directory, live: LiveState, forecaster: Forecaster, tariffs: Mapping[str, CompiledTariff],
+    trip: Trip, *, directory: Directory, live: LiveState, forecaster: Forecaster, price: StayPrice,
     now: datetime, rules: AvailabilityRules, wait_s: float | None,
 ) -> list[Candidate]:
     """The open-at-arrival lots within the walk, with their availability now and forecast at arrival."""
@@ -97,9 +97,7 @@ def candidates(
         out.append(Candidate(
             info=info, distance_m=d, now=a, stale=stale, age_s=age,
             at_arrival=forecast_lot(forecaster, info, observed, now, horizon, heartbeat_timeout_s=rules.heartbeat_timeout_s),
-            # the version in force when the stay would begin (a TariffBook knows versions; a plain mapping one)
-            price_fen=stay_price((tariffs.in_force(info.tariff, trip.arrive_at) if hasattr(tariffs, "in_force")
-                                  else tariffs.get(info.tariff)) if info.tariff else None, trip),
+            price_fen=stay_price(price, info.tariff, trip),
         ))
     return out
 

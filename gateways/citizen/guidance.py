@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from billing.quotes import quote_stay
 from gateways.http.coords import CoordDep, coord_out, wgs84_in
 from gateways.http.deps import PlatformDep
 from gateways.citizen.guidance_schemas import ForecastPoint, GuidanceList, GuidanceLot, HistoryPoint, LotForecast, LotHistory, LotNow
@@ -59,7 +61,7 @@ def guidance(
     trip = Trip(lat=lat, lon=lon, arrive_at=now + timedelta(minutes=arrive_in_min), stay=timedelta(minutes=stay_min),
                 vehicle=vehicle, max_walk_m=max_walk_m)
     found = candidates(
-        trip, directory=platform.directory, live=platform.live, forecaster=forecaster, tariffs=platform.tariffs, now=now,
+        trip, directory=platform.directory, live=platform.live, forecaster=forecaster, price=partial(quote_stay, platform.tariffs), now=now,
         rules=AvailabilityRules.from_settings(platform.settings), wait_s=GUIDANCE_WAIT_S,
     )
     ranked = rank(found, max_walk_m=max_walk_m, stay=trip.stay, limit=limit)
