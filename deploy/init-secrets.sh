@@ -1,8 +1,10 @@
 #!/usr/bin/env sh
 # First start of the docker compose stack: make its secrets, once. Nothing working is shipped in
-# the repository: this writes .env (database and broker passwords, the JWT secret, an operator key)
-# and deploy/mosquitto/passwd (the broker's users: platform, simulator), each random, readable by
-# you only. Run it again and it keeps what exists.   Usage: sh deploy/init-secrets.sh
+# the repository: this writes .env (database and broker passwords, the broker admin's password, the
+# JWT secret, an operator key) and deploy/mosquitto/dynsec/dynamic-security.json (the broker's
+# users: admin, platform, simulator, as the dynamic-security plugin reads them: salted PBKDF2
+# hashes), each random, readable by you only. Run it again and it keeps what exists (and adds
+# what an older .env lacks).   Usage: sh deploy/init-secrets.sh
 set -eu
 cd "$(dirname "$0")/.."
 umask 077
@@ -11,22 +13,20 @@ if [ ! -f .env ]; then
   cat > .env <<ENV
 POSTGRES_PASSWORD=$(rand 24)
 MQTT_PASSWORD=$(rand 24)
+MQTT_ADMIN_PASSWORD=$(rand 24)
 SIMULATOR_PASSWORD=$(rand 24)
 PARKING_JWT_SECRET=$(rand 48)
 PARKING_OPERATOR_KEYS=op1:$(rand 24)
 ENV
   echo "wrote .env"
+elif ! grep -q '^MQTT_ADMIN_PASSWORD=' .env; then
+  echo "MQTT_ADMIN_PASSWORD=$(rand 24)" >> .env
+  echo "added MQTT_ADMIN_PASSWORD to .env"
 fi
 . ./.env
-if [ ! -f deploy/mosquitto/passwd ]; then
-  touch deploy/mosquitto/passwd
-  if command -v mosquitto_passwd >/dev/null 2>&1; then
-    mosquitto_passwd -b deploy/mosquitto/passwd platform "$MQTT_PASSWORD"
-    mosquitto_passwd -b deploy/mosquitto/passwd simulator "$SIMULATOR_PASSWORD"
-  else
-    docker run --rm -v "$PWD/deploy/mosquitto:/m" eclipse-mosquitto:2 sh -c \
-      "mosquitto_passwd -b /m/passwd platform '$MQTT_PASSWORD' && mosquitto_passwd -b /m/passwd simulator '$SIMULATOR_PASSWORD'"
-  fi
-  chmod 644 deploy/mosquitto/passwd  # the broker's own user reads it; it holds only salted hashes
-  echo "wrote deploy/mosquitto/passwd (users platform, simulator)"
+DYNSEC=deploy/mosquitto/dynsec/dynamic-security.json
+if [ ! -f "$DYNSEC" ]; then
+  # the broker saves every device user the platform adds to this file: it is never rewritten here
+  MQTT_ADMIN_PASSWORD="$MQTT_ADMIN_PASSWORD" MQTT_PASSWORD="$MQTT_PASSWORD" SIMULATOR_PASSWORD="$SIMULATOR_PASSWORD" \
+    python3 deploy/mosquitto/dynsec_init.py "$DYNSEC"
 fi
