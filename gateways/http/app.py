@@ -13,9 +13,10 @@ from gateways.opendata import feeds as opendata
 from gateways.operator import arrears as operator_arrears
 from gateways.operator import billing as operator_billing
 from gateways.operator import disputes as operator_disputes
-from gateways.operator import joining as operator_joining
+from gateways.operator import api as operator_api
 from gateways.operator import reconciliation as operator_reconciliation
 from gateways.operator import settlement as operator_settlement
+from gateways.operator import joining as operator_joining
 from gateways.operator import tariffs as operator_tariffs
 from gateways.http.body_limit import BodyLimitMiddleware
 from gateways.bootstrap import Platform
@@ -49,9 +50,10 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(operator_billing.router)
     app.include_router(operator_tariffs.router)
     app.include_router(operator_arrears.router)
-    operator_joining.include(app)
+    operator_api.include(app)
     operator_reconciliation.include(app)
     app.include_router(operator_settlement.router)
+    operator_joining.include(app)
     app.include_router(guidance.router)
     app.include_router(places.router)
     metrics.install(app, platform)

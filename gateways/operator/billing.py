@@ -166,7 +166,7 @@ def _missing(order_id: str) -> OrderNotFound:
 
 
 def scoped_order(p, platform, billing, order_id: str, *, act: str | None = None) -> Order:  # noqa: ANN001
-    """The order if p may read it (else 404, as for an unknown one); with `act`, p must hold that role for it (else 403)."""
+    """The order if p may read it (else 404, as for an unknown one); with `act`, 403 unless p may change it with that role."""
     o = billing.orders.get(order_id)
     if act is None:
         check_read(p, platform, lot_id=o.lot_id, operator_id=o.operator_id, missing=_missing(order_id))

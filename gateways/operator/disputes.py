@@ -25,8 +25,8 @@ from parking_core.session_models import ParkingSession
 
 router = APIRouter(prefix="/v1/operator", tags=["operator"])
 ERRORS = {401: {"model": ErrorBody, "description": "no valid X-Operator-Key"},
-          403: {"model": ErrorBody, "description": "you may see this dispute but another operator (or the city) decides it"},
-          404: {"model": ErrorBody, "description": "no such dispute (or not one of your car parks' plates)"},
+          403: {"model": ErrorBody, "description": "another operator (or the city) decides it, a district, or a role below staff"},
+          404: {"model": ErrorBody, "description": "no such dispute"},
           409: {"model": ErrorBody, "description": "already decided, or the claimant is at the plate limit"}}
 
 
@@ -106,14 +106,10 @@ def disputes(p: OperatorPrincipal, accounts: AccountsDep, platform: PlatformDep,
 
 
 def _decide(dispute_id: str, p: Principal, accounts, platform, grant: bool, note: str) -> OperatorDisputeRead:  # noqa: ANN001
-    missing = DisputeNotFound(f"no dispute {dispute_id!r}", field="dispute_id", value=dispute_id)
     found = next((d for d in accounts.disputes() if d.id == dispute_id), None)
     if found is None:
-        raise missing
-    lots, latest = _stays_of(platform, {found.plate}).get(found.plate, (set(), None))
-    if not _visible(p, platform, lots):
-        log_refusal(p, 404, "dispute_id", dispute_id)
-        raise missing
+        raise DisputeNotFound(f"no dispute {dispute_id!r}", field="dispute_id", value=dispute_id)
+    _, latest = _stays_of(platform, {found.plate}).get(found.plate, (set(), None))
     decider = _decider(platform, latest)
     require_role(p, "staff", what="dispute_id", value=dispute_id)
     if p.kind == "operator" and p.org_id != decider:

@@ -4,7 +4,7 @@ A caller is a `Principal` (an API key, a console session, or an entry of PARKING
 city, a district or an operator, with a role. An operator sees and changes only its own car parks and
 their stays, orders, passes, refunds and money; a district sees its district's, read-only; the city sees
 and may change everything. Outside one's scope a read answers 404 (as for an id that does not exist, so
-nothing leaks) and an action 403; both are logged."""
+nothing leaks) and an action on something that exists 403 (issue 11); both are logged. An unknown id is 404."""
 from __future__ import annotations
 
 import hmac
@@ -153,6 +153,13 @@ def require_role(p: Principal, role: str, *, what: str, value: object) -> None:
         raise Forbidden(f"{what}: {why}", field=what, value=str(value), needed=role)
 
 
+def require_admin(p: Principal, *, what: str, value: object) -> None:
+    """403 (logged) unless p is an admin of its organisation (issuing and revoking its keys, adding its users)."""
+    if not p.at_least("admin"):
+        log_refusal(p, 403, what, value)
+        raise Forbidden(f"{what}: needs role admin, not {p.role}", field=what, value=str(value), needed="admin")
+
+
 def check_read(p: Principal, platform, *, lot_id: str | None, operator_id: str | None, missing: ParkingError) -> None:  # noqa: ANN001
     """Raise `missing` (the very error an unknown id gets) when the thing is outside p's scope."""
     if not in_scope(p, platform, lot_id=lot_id, operator_id=operator_id):
@@ -162,8 +169,12 @@ def check_read(p: Principal, platform, *, lot_id: str | None, operator_id: str |
 
 def check_action(p: Principal, platform, *, lot_id: str | None, operator_id: str | None, missing: ParkingError,  # noqa: ANN001
                  role: str = "staff") -> None:
-    check_read(p, platform, lot_id=lot_id, operator_id=operator_id, missing=missing)
-    require_role(p, role, what=missing.field or "id", value=missing.value)
+    """403 (logged) unless p may change this existing thing: it is p's (or p is the city) and p's role is enough."""
+    what = missing.field or "id"
+    if not in_scope(p, platform, lot_id=lot_id, operator_id=operator_id):
+        log_refusal(p, 403, what, missing.value)
+        raise Forbidden(f"{what}: {missing.value!r} is not yours to change", field=what, value=str(missing.value))
+    require_role(p, role, what=what, value=missing.value)
 
 
 def _lot_missing(lot_id: str) -> LotNotFound:
@@ -180,9 +191,11 @@ def lot_for_read(p: Principal, platform, lot_id: str) -> LotInfo:  # noqa: ANN00
 
 
 def lot_for_action(p: Principal, platform, lot_id: str, *, role: str = "staff") -> LotInfo:  # noqa: ANN001
-    """As lot_for_read, then 403 (logged) when p may read but not act (a district, a role too low)."""
-    lot = lot_for_read(p, platform, lot_id)
-    require_role(p, role, what="lot_id", value=lot_id)
+    """404 for an unknown car park; 403 (logged) for another's, or when p may only read (a district, a role too low)."""
+    lot = platform.directory.get(lot_id)
+    if lot is None:
+        raise _lot_missing(lot_id)
+    check_action(p, platform, lot_id=lot_id, operator_id=lot.operator, missing=_lot_missing(lot_id), role=role)
     return lot
 
 
@@ -218,10 +231,13 @@ def operator_for_read(p: Principal, platform, operator_id: str) -> str:  # noqa:
 
 
 def operator_for_action(p: Principal, platform, operator_id: str, *, role: str = "staff") -> str:  # noqa: ANN001
-    operator_for_read(p, platform, operator_id)
+    """404 for an unknown operator; 403 (logged) for another's, for a district, or a role too low."""
+    if operator_id not in {lot.operator for lot in platform.directory.lots.values()} and operator_id != p.org_id:
+        raise _operator_missing(operator_id)
     if p.kind == "district" or (p.kind == "operator" and p.org_id != operator_id):
         log_refusal(p, 403, "operator_id", operator_id)
-        raise Forbidden("operator_id: a district reads only", field="operator_id", value=operator_id)
+        why = "a district reads only" if p.kind == "district" else "not yours to change"
+        raise Forbidden(f"operator_id: {operator_id!r}: {why}", field="operator_id", value=operator_id)
     require_role(p, role, what="operator_id", value=operator_id)
     return operator_id
 

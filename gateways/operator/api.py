@@ -1,0 +1,13 @@
+"""The operator API's newer parts on one app: access (me, sign-in, keys), the audit log, refund approvals,
+car parks and devices, stays, daily figures, and the console page."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateways.operator import approvals, audit, console, figures, keys, lots, stays
+
+
+def include(app: FastAPI) -> None:
+    for module in (keys, audit, approvals, lots, stays, figures):
+        app.include_router(module.router)
+    console.mount(app)
