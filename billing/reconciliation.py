@@ -247,6 +247,7 @@ class Reconciliation:
             _keep_cases(db, day, result.differences, now)
             refresh_status(db, record, now)
             uow.commit()
+            db.refresh(record)
             db.expunge_all()  # kept as read: the unit of work's closing rollback must not expire it
             return record
 

@@ -238,6 +238,7 @@ class Resolutions:
             day = db.get(ReconciliationDay, c.day, with_for_update=True)
             refresh_status(db, day, now)
             uow.commit()
+            db.refresh(c)
             db.expunge_all()
             return c
 

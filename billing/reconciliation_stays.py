@@ -172,6 +172,7 @@ class StayLists:
             db.flush()
             db.add_all([StayListLine(list_id=row.id, line=p.line, direction=p.direction, plate=p.plate, at=p.at) for p in passages])
             uow.commit()
+            db.refresh(row)
             db.expunge_all()
             return row
 
@@ -184,8 +185,9 @@ class StayLists:
             theirs = [Passage(r.direction, r.plate, r.at, line=r.line)
                       for r in db.scalars(select(StayListLine).where(StayListLine.list_id == sent.id))]
             ours = _platform_passages(db, lot_id, day)
+            entries, exits = sent.entries, sent.exits
         matched, only_ours, only_theirs = compare_passages(ours, theirs, self.tolerance)
-        return StayComparison(lot_id, day, sent.entries, sent.exits, sum(p.direction == "in" for p in ours),
+        return StayComparison(lot_id, day, entries, exits, sum(p.direction == "in" for p in ours),
                               sum(p.direction == "out" for p in ours), matched, only_ours, only_theirs)
 
 

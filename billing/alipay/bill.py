@@ -227,7 +227,9 @@ def _check_header(raw: bytes) -> None:
     try:
         text = raw.rstrip(b"\r\n").decode("gb18030")
     except UnicodeDecodeError:
-        raise BillFormatError(f"line {HEADER_LINE} (header): {_encoding_reason(raw)}", field="line", value=HEADER_LINE) from None
+        reason = _encoding_reason(raw)
+        raise BillFormatError(f"line {HEADER_LINE} (header): {reason}", field="encoding" if "UTF-8" in reason else "line",
+                              value=HEADER_LINE) from None
     header = _split(text)
     found = tuple(cell.strip(CELL_STRIP) for cell in header) if header is not None else ()
     if found == COLUMNS:
