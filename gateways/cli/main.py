@@ -21,6 +21,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(lots_app, name="lots")
 from gateways.cli.devices import devices_app  # noqa: E402 - a sub-app of its own file
 app.add_typer(devices_app, name="devices")
+from gateways.cli.billing_cmds import settlement_app  # noqa: E402 - a sub-app of its own file
+app.add_typer(settlement_app, name="settlement")
 console = Console(stderr=True)
 
 
@@ -397,15 +399,24 @@ DEMO_HELP = "the demo's data: its database (demo.db in PARKING_DATA_DIR unless D
 
 
 @billing_app.command("reconcile")
-def billing_reconcile(day: str = typer.Argument(..., help="a Shanghai day, YYYY-MM-DD (Alipay's bills are T+1; the demo's stand-in serves today's too)"),
+def billing_reconcile(day_arg: Optional[str] = typer.Argument(None, metavar="[DAY]", help="the day, as --day"),
+                      day: Optional[str] = typer.Option(None, "--day", help="a Shanghai day, YYYY-MM-DD (Alipay's bills are T+1; the demo's stand-in serves today's too); default yesterday"),
                       demo: bool = typer.Option(False, "--demo", help=DEMO_HELP)) -> None:
-    """Compare Alipay's bill of DAY with the payments and refunds recorded; exit status 1 when they differ."""
+    """Reconcile Alipay's bill of a day with the payments and refunds recorded, keeping each difference as a case
+    (resolved through the operator API, docs/RECONCILIATION.md); exit status 1 while a case of the day is open."""
     import json
+    from datetime import datetime, timedelta
 
-    from billing.reconcile import reconcile
+    from billing.alipay.bill import parse_bill_zip
+    from billing.alipay.client import download_bill
+    from billing.reconcile import compare
+    from billing.reconciliation import Reconciliation
     from gateways.bootstrap import alipay_from_env
+    from parking_core.clock import SHANGHAI
 
-    when = _day(day)
+    if day and day_arg and day != day_arg:
+        _fail(ParkingError(f"two days given: {day_arg} and --day {day}", field="--day", value=day))
+    when = _day(day or day_arg) if (day or day_arg) else datetime.now(SHANGHAI).date() - timedelta(days=1)
     s = _demo_settings(_settings()) if demo else _settings()
     stand_in = None
     if demo:  # the demo's stand-in, started again from the books the demo kept
@@ -422,15 +433,22 @@ def billing_reconcile(day: str = typer.Argument(..., help="a Shanghai day, YYYY-
         if client is None:
             raise ParkingError("reconciliation needs Alipay: set ALIPAY_APP_ID and the keys (or --demo for the demo's stand-in)",
                                field="ALIPAY_APP_ID")
-        report = reconcile(platform.uow, client, when)
+        rows = parse_bill_zip(download_bill(client, bill_date=when))  # a bill with a bad line is refused whole, naming it
+        with platform.uow() as uow:
+            report = compare(uow.session, when, rows)
+        days = Reconciliation(platform.uow, platform.clock)
+        record = days.run_day(when, rows)
+        cases = [{"id": c.id, "kind": c.kind, "line": c.line, "out_trade_no": c.out_trade_no, "request_no": c.request_no,
+                  "order_id": c.order_id, "operator_id": c.operator_id, "ours_fen": c.ours_fen, "alipay_fen": c.alipay_fen,
+                  "status": c.status, "resolution": c.resolution, "note": c.note} for c in days.cases(when, operators=None)]
     except ParkingError as exc:
         _billing_fail(exc, s, demo)
     finally:
         if stand_in is not None:
             stand_in.stop()
         platform.stop()
-    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
-    raise typer.Exit(0 if report.balanced else 1)
+    print(json.dumps(report.to_dict() | {"status": record.status, "cases": cases}, ensure_ascii=False, indent=2, default=str))
+    raise typer.Exit(0 if record.status in ("balanced", "closed") else 1)
 
 
 @billing_app.command("settlement")
