@@ -1,42 +1,15 @@
--- Applies a batch of device events atomically; the rules mirror parking_core/live/memory.py.
--- ARGV: prefix, settle_s, now, events JSON, rebuilding (1: skip the ready check). Returns a flat list: outcome code, changed flag.
-local P, settle, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local SEP = "\31"
-if ARGV[5] ~= "1" and redis.call("EXISTS", P .. "ready") == 0 then return {"LOST"} end
-local events = cjson.decode(ARGV[4])
+-- Applies a batch of device events of the lots of one hash slot atomically; the rules mirror
+-- parking_core/live/memory.py. KEYS: per lot, its lot hash, berth hash, due and seen zsets; then the
+-- passage-id sets the events name. ARGV: settle_s, now, events JSON, rebuilding (1: skip the ready
+-- check), layout version, number of lots. Each event names its lot by its place k in KEYS.
+-- Returns a flat list: outcome code, changed flag.
+local settle, now, version, nlots = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[5], tonumber(ARGV[6])
+if ARGV[4] ~= "1" and not lots_ready(nlots, version) then return {"LOST"} end
+local events = cjson.decode(ARGV[3])
 
-local function eff(state, stale)
-  if stale == "1" or state == "" then return "U" end
-  return state
-end
-
-local function account(L, before, after, at)
-  if before == after then return 0 end
-  local df, dk = 0, 0
-  if after == "F" then df = df + 1 end
-  if before == "F" then df = df - 1 end
-  if after ~= "U" then dk = dk + 1 end
-  if before ~= "U" then dk = dk - 1 end
-  if df ~= 0 then redis.call("HINCRBY", L, "free", df) end
-  if dk ~= 0 then redis.call("HINCRBY", L, "known", dk) end
-  local upd = tonumber(redis.call("HGET", L, "upd") or "0")
-  if at > upd then redis.call("HSET", L, "upd", at) end
-  return 1
-end
-
-local function parse(rec)
-  local s, since, seq, stale, pend, pts, due = string.match(rec, "^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$")
-  return {s = s, since = since, seq = tonumber(seq), stale = stale, pend = pend, pts = tonumber(pts) or 0, due = tonumber(due) or 0}
-end
-
-local function store(B, berth, r)
-  redis.call("HSET", B, berth, r.s .. "|" .. r.since .. "|" .. string.format("%.0f", r.seq) .. "|" .. r.stale .. "|" .. r.pend .. "|" .. string.format("%.3f", r.pts) .. "|" .. string.format("%.3f", r.due))
-end
-
-local function touch(lot, berth, r, ts)
-  local member = lot .. SEP .. berth
-  local last = tonumber(redis.call("ZSCORE", P .. "seen", member) or "-1")
-  if ts >= last then redis.call("ZADD", P .. "seen", ts, member) end
+local function touch(SEEN, berth, r, ts)
+  local last = tonumber(redis.call("ZSCORE", SEEN, berth) or "-1")
+  if ts >= last then redis.call("ZADD", SEEN, ts, berth) end
   r.stale = "0"
 end
 
@@ -51,22 +24,22 @@ end
 
 local out = {}
 for i, e in ipairs(events) do
-  local kind, lot = e[1], e[2]
-  local L = P .. "lot:" .. lot
+  local kind, k = e[1], e[2]
+  local L, B, DUE, SEEN = KEYS[4 * k - 3], KEYS[4 * k - 2], KEYS[4 * k - 1], KEYS[4 * k]
   local ts = tonumber(e[#e])
   if ts > now then ts = now end
   local seen = tonumber(redis.call("HGET", L, "seen") or "0")
   if ts > seen then redis.call("HSET", L, "seen", ts) end
   local code, changed = "U", 0
   if kind == "b" then
-    local B, berth, occ, seq = P .. "lb:" .. lot, e[3], e[4], tonumber(e[5])
+    local berth, occ, seq = e[3], e[4], tonumber(e[5])
     local r = parse(redis.call("HGET", B, berth))
     if seq <= r.seq then
       code = "D"
     else
       r.seq = seq
       local before = eff(r.s, r.stale)
-      touch(lot, berth, r, ts)
+      touch(SEEN, berth, r, ts)
       changed = account(L, before, eff(r.s, r.stale), ts)
       local new = "F"
       if occ == 1 then new = "O" end
@@ -94,14 +67,14 @@ for i, e in ipairs(events) do
           local base = ts
           if now < base then base = now end
           r.due = base + settle
-          redis.call("ZADD", P .. "due", r.due, lot .. SEP .. berth)
+          redis.call("ZADD", DUE, r.due, berth)
         end
         code = "P"
       end
       store(B, berth, r)
     end
   elseif kind == "p" then
-    local key = P .. "pv:" .. lot .. ":" .. e[5]
+    local key = KEYS[e[5]]
     if redis.call("SADD", key, e[3]) == 0 then
       code = "D"
     else
@@ -139,12 +112,12 @@ for i, e in ipairs(events) do
       code = "A"
     end
   elseif kind == "h" then
-    local B, dev = P .. "lb:" .. lot, e[3]
+    local dev = e[3]
     local rec = redis.call("HGET", B, dev)
     if rec then
       local r = parse(rec)
       local before = eff(r.s, r.stale)
-      touch(lot, dev, r, ts)
+      touch(SEEN, dev, r, ts)
       store(B, dev, r)
       changed = account(L, before, eff(r.s, r.stale), ts)
       if changed == 1 then code = "A" end

@@ -1,6 +1,7 @@
 """Both live-state backends keep the same rules (contract section 2)."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,14 +14,19 @@ from tests.conftest import small_city
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def live(request):
+    from parking_core.live.redis import RedisLiveState
+
     if request.param == "memory":
         state = MemoryLiveState()
-    else:
-        from parking_core.live.redis import RedisLiveState
-
+    elif request.param == "redis":
         state = RedisLiveState.from_url(request.getfixturevalue("redis_url"), prefix=request.getfixturevalue("redis_prefix"))
+    else:  # every script call's keys in one slot, or the cluster refuses it
+        from redis.cluster import RedisCluster
+
+        client = RedisCluster(host="127.0.0.1", port=request.getfixturevalue("redis_cluster_port"), decode_responses=True)
+        state = RedisLiveState(client, prefix=f"test:{uuid.uuid4().hex[:10]}:")
     state.configure(small_city())
     yield state
     state.close()
@@ -190,3 +196,17 @@ def test_a_late_report_older_than_others_is_still_swept_when_silent(live):
     assert {b.id: b.status for b in live.berths("S1")} == {"b1": "free", "b2": "unknown", "b3": "unknown", "b4": "unknown"}
     assert live.sweep_silent((T0 + timedelta(seconds=100)).timestamp()) == set()  # heard at the cutoff: not silent before it
     assert live.sweep_silent((T0 + timedelta(seconds=101)).timestamp()) == {"S1"}
+
+
+def test_a_batch_spanning_lots_gives_each_event_its_outcome_in_order(live):
+    """One call per hash slot in Redis: the outcomes still come back in the batch's order."""
+    batch = [
+        berth("b1", False, 1), passage("e1", "in", 1), CountsReported(lot_id="C1", free=60, total=110, ts=T0 + timedelta(seconds=2)),
+        berth("b1", False, 1), passage("e1", "in", 3), berth("b2", True, 1, 4), passage("e2", "in", 5),
+    ]
+    assert live.apply(batch, settle_s=0, now=NOW) == [
+        (Outcome.APPLIED, True), (Outcome.APPLIED, True), (Outcome.APPLIED, True),
+        (Outcome.DUPLICATE, False), (Outcome.DUPLICATE, False), (Outcome.APPLIED, True), (Outcome.APPLIED, True),
+    ]
+    got = live.lots(["S1", "G1", "C1"])
+    assert (got["S1"].free, got["G1"].free, got["C1"].free) == (1, 1, 60)
