@@ -5,7 +5,8 @@ A bad value stops the platform with a message that names the setting and the val
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,7 +109,8 @@ def normalise_database_url(url: str) -> str:
 
 def load_validated(model: type[BaseSettings], overrides: dict, *, secret: tuple[str, ...] = ()) -> BaseSettings:
     """Build a settings model or raise ConfigError naming the bad variable and, unless its name
-    contains one of `secret`, the value; every settings model of the platform loads through here."""
+    contains one of `secret`, the value (a URL's password shown as ***); every settings model of the
+    platform loads through here."""
     try:
         return model(**overrides)
     except ValidationError as exc:
@@ -116,9 +118,35 @@ def load_validated(model: type[BaseSettings], overrides: dict, *, secret: tuple[
         name = str(err["loc"][0]) if err["loc"] else "settings"
         field = model.model_fields.get(name)
         env = field.alias if field is not None and field.alias else name
-        if any(word in env for word in secret):
+        if any(word in env for word in secret) and not env.endswith("_FILE"):  # a secret's file: its path is no secret
             raise ConfigError(f"{env}: {err['msg']}", field=env) from None
-        raise ConfigError(f"{env}={err.get('input')!r}: {err['msg']}", field=env, value=err.get("input")) from None
+        value = masked(err.get("input"))
+        raise ConfigError(f"{env}={value!r}: {err['msg']}", field=env, value=value) from None
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (if any) shown as ***, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:  # a bad port: hide whatever sits between '//' and '@'
+        head, sep, tail = url.partition("//")
+        if "@" not in tail:
+            return url
+        user = tail.split("@", 1)[0].split(":", 1)[0]
+        return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
+    if password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def masked(value: Any) -> Any:
+    """`value` fit to print: a URL's password replaced by ***."""
+    return mask_url(value) if isinstance(value, str) and "://" in value else value
 
 
 def load_settings(**overrides) -> Settings:

@@ -16,14 +16,14 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateways.bootstrap import Platform
 from gateways.http.coords import CoordDep, coord_out
 from gateways.citizen.schemas import ErrorBody, Status
 from parking_core.availability import Availability, AvailabilityRules, read_availability
-from parking_core.errors import ConfigError
+from parking_core.settings import load_validated
 from parking_core.signs import SignConfig, SignNotFound, SignView, load_signs, what_sign_shows
 from sensors.topics import topics_of
 
@@ -36,6 +36,11 @@ class SignsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     signs_path: Path | None = Field(default=None, alias="PARKING_SIGNS")
+
+
+def load_signs_settings() -> SignsSettings:
+    """PARKING_SIGNS, or ConfigError naming it (its file is read, and named if unreadable, when the app starts)."""
+    return load_validated(SignsSettings, {})
 
 
 class SignBoard:
@@ -93,10 +98,7 @@ def board_of(app: FastAPI) -> SignBoard:
     board = getattr(app.state, "sign_board", None)
     if board is None:
         platform: Platform = app.state.platform
-        try:
-            path = SignsSettings().signs_path
-        except ValidationError as exc:
-            raise ConfigError(f"PARKING_SIGNS: {exc.errors()[0]['msg']}", field="PARKING_SIGNS") from None
+        path = load_signs_settings().signs_path
         signs = load_signs(path, platform.directory.lots) if path else []
         board = app.state.sign_board = SignBoard(platform, signs)
         log.info("%d guidance signs loaded", len(signs))

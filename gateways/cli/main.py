@@ -39,12 +39,18 @@ def _process_clock() -> None:
 
 def _settings(**overrides) -> Settings:
     try:
-        return load_settings(**overrides)
+        return load_settings(**overrides)  # a URL's password is shown as *** (parking_core.settings.load_validated)
     except ParkingError as exc:
-        if exc.field in ("DATABASE_URL", "REDIS_URL", "MQTT_URL") and isinstance(exc.value, str):
-            from gateways.cli.startup import mask_url
+        _fail(exc)
 
-            exc.message = exc.message.replace(repr(exc.value), repr(mask_url(exc.value)))  # never print a password
+
+def _config():  # noqa: ANN202 - gateways.config.PlatformConfig
+    """Every setting of every part, validated before anything starts: a bad one is one line naming it."""
+    from gateways.config import load_config
+
+    try:
+        return load_config()
+    except ParkingError as exc:
         _fail(exc)
 
 
@@ -143,15 +149,12 @@ def serve(
     """Run the platform (MQTT ingest and HTTP gateways) with settings from the environment.
     Refuses to run on the demo's stand-ins unless started with --dev."""
     from gateways.cli.production import demo_parts
-    from parking_core.accounts import load_account_settings
 
     _logging(verbose)
-    s = _settings()
+    config = _config()
+    s = config.core
     sender, notifier = _messaging()
-    try:
-        parts = demo_parts(s, load_account_settings(), sender, notifier)
-    except ParkingError as exc:
-        _fail(exc)
+    parts = demo_parts(s, config.accounts, sender, notifier)
     if parts and not dev:
         _fail(ParkingError("parking serve refuses to run on demo parts: " + "; ".join(parts)
                            + " (or start it with --dev, PARKING_DEV=1, for development)", field="--dev"))
@@ -188,7 +191,7 @@ def ingest(
     from gateways.bootstrap import Platform
 
     _logging(verbose)
-    s = _settings()
+    s = _config().core
     if not (s.redis_url and s.mqtt_url):
         _fail(ParkingError("an ingest worker shares live state and the broker with the others: set REDIS_URL and MQTT_URL", field="REDIS_URL"))
     stop = threading.Event()
@@ -230,7 +233,7 @@ def demo(
     from gateways.schema import upgrade
     from sensors.simulator import generate_city
 
-    s = _demo_settings(_settings())
+    s = _demo_settings(_config().core)
     sock = _listen(s, host, port)  # a second demo stops here, before its banner and its scripted driver
     console.print(f"[bold]demo[/]: database {s.resolved_database_url()}, live state {'Redis' if s.redis_url else 'in-process'}, broker {'MQTT_URL' if s.mqtt_url else 'embedded'}")
     try:

@@ -7,25 +7,12 @@ import errno
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from parking_core.errors import ConfigError, ParkingError
-from parking_core.settings import Settings
+from parking_core.settings import Settings, mask_url
 
 CONNECT_TIMEOUT_S = 5.0
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password (if any) shown as ***, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def one_line(text: str) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateways.http.ratelimit import RateLimitSettings
-from parking_core.settings import load_validated
+from gateways.http.settings import load_http_settings
 
 
 class BodyTooLarge(Exception):
@@ -16,7 +15,7 @@ class BodyTooLarge(Exception):
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, max_bytes: int | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes if max_bytes is not None else load_validated(RateLimitSettings, {}).max_body_bytes
+        self.max_bytes = max_bytes if max_bytes is not None else load_http_settings().max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -20,39 +20,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateways.http.settings import HttpSettings, load_http_settings
 from parking_core.errors import ParkingError, TooManyRequests
-from parking_core.settings import load_validated
 
 EXEMPT = ("/healthz", "/metrics")  # monitoring must see the platform when it is busiest
 STREAM_RETRY_AFTER_S = 5
 MAX_CLIENTS = 100_000  # past this many buckets, full ones (idle clients) are forgotten
-
-
-class RateLimitSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
-
-    per_minute: int = Field(default=600, alias="PARKING_RATE_LIMIT_PER_MIN", ge=0, description="0 turns the limit off")
-    max_streams: int = Field(default=5, alias="PARKING_MAX_STREAMS_PER_CLIENT", ge=1)
-    trusted_proxies: str = Field(default="", alias="PARKING_TRUSTED_PROXIES", description="addresses or CIDRs, comma-separated")
-    max_body_bytes: int = Field(default=1 << 20, alias="PARKING_MAX_BODY_BYTES", ge=1024, description="larger request bodies get 413")
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, v: str) -> str:
-        for part in filter(None, (p.strip() for p in v.split(","))):
-            try:
-                ipaddress.ip_network(part, strict=False)
-            except ValueError:
-                raise ValueError(f"{part!r} is not an IP address or network") from None
-        return v
-
-    def networks(self) -> tuple:
-        return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip())
 
 
 @dataclass
@@ -76,10 +52,13 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(cls) -> "RateLimiter":
-        """Limits from PARKING_RATE_LIMIT_PER_MIN and PARKING_MAX_STREAMS_PER_CLIENT."""
-        s = load_validated(RateLimitSettings, {})
+    def from_settings(cls, s: HttpSettings) -> "RateLimiter":
         return cls(per_minute=s.per_minute, max_streams=s.max_streams, trusted_proxies=s.networks())
+
+    @classmethod
+    def from_env(cls) -> "RateLimiter":
+        """Limits from PARKING_RATE_LIMIT_PER_MIN, PARKING_MAX_STREAMS_PER_CLIENT and PARKING_TRUSTED_PROXIES."""
+        return cls.from_settings(load_http_settings())
 
     def client_of(self, scope: Scope) -> str:
         return client_of(scope, trusted_proxies=self.trusted_proxies)
