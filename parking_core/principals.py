@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from parking_core.audit import record_audit
-from parking_core.db import UnitOfWork
+from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from parking_core.models import District, Operator
 from parking_core.principal_models import ConsoleSession, OperatorApiKey, OperatorUser
@@ -124,14 +124,14 @@ class Principals:
                              operator_id=row.org_id if row.org_kind == "operator" else None, before=before,
                              after=_key_dict(row), at=now)
                 uow.commit()
-            return row
+            return kept(uow.session, row)
 
     def keys(self, *, org: tuple[str, str] | None = None) -> list[OperatorApiKey]:
         with self.uow() as uow:
             q = select(OperatorApiKey).order_by(OperatorApiKey.created_at, OperatorApiKey.id)
             if org is not None:
                 q = q.where(OperatorApiKey.org_kind == org[0], OperatorApiKey.org_id == org[1])
-            return list(uow.session.scalars(q))
+            return kept(uow.session, list(uow.session.scalars(q)))
 
     # console users
     def add_user(self, *, actor: Principal, username: str, password: str, org_kind: str, org_id: str, role: str) -> OperatorUser:
