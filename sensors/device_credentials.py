@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from pydantic import Field, SecretStr
@@ -139,6 +140,8 @@ def credentials_backend(settings: Settings, creds: DeviceCredentialSettings | No
         return NotEnforced("the embedded broker (amqtt) cannot enforce per-device users and topic rules; "
                            "set MQTT_URL to a Mosquitto 2 with the dynamic-security plugin and PARKING_MQTT_ADMIN_USER, "
                            "PARKING_MQTT_ADMIN_PASSWORD (docs/DEVICES.md)")
+    if not urlsplit(settings.mqtt_url).password:
+        return NotEnforced("MQTT_URL has no password: on an open broker anyone may publish as any device")
     if not creds.admin_user or creds.admin_password is None:
         return NotEnforced("PARKING_MQTT_ADMIN_USER and PARKING_MQTT_ADMIN_PASSWORD (the broker's dynamic-security admin) are not set")
     target = replace(MqttTarget.from_url(settings.mqtt_url), username=creds.admin_user, password=creds.admin_password.get_secret_value())

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import IntegrityError
 
 from gateways.citizen.schemas import ErrorBody
 from gateways.http.deps import PlatformDep
@@ -70,14 +71,22 @@ def register_lot(p: OperatorPrincipal, platform: PlatformDep, response: Response
         require_role(p, "staff", what="properties.operator", value=operator)
     else:
         operator_for_action(p, platform, operator)
-    with platform.uow() as uow:
-        created = register(uow.session, joining, actor=p, now=platform.clock())
-        uow.commit()
+    try:
+        created = _register(platform, joining, p)
+    except IntegrityError:  # the same request twice at once: the second now sees the first
+        created = _register(platform, joining, p)
     if created:
         platform.reload_directory(configure_live=platform.pipeline is not None)
     else:
         response.status_code = 200
     return _read(platform, joining.lot.id)
+
+
+def _register(platform, joining, p) -> bool:
+    with platform.uow() as uow:
+        created = register(uow.session, joining, actor=p, now=platform.clock())
+        uow.commit()
+    return created
 
 
 @router.get("/lots/{lot_id}/commissioning", response_model=CommissioningRead, responses=ERRORS)

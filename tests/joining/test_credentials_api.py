@@ -17,7 +17,7 @@ def test_only_the_lots_operator_or_the_city_may_issue_or_revoke(joining_api):
     viewer = issue_key(platform, org_kind="city", org_id="city", role="viewer")
     for method in ("post", "delete"):
         call = getattr(client, method)
-        assert call(url, headers=as_("op2")).status_code == 404  # another operator: as if the car park did not exist
+        assert call(url, headers=as_("op2")).status_code == 403  # another operator's car park: an action is refused
         assert call(url, headers=district).status_code == 403
         assert call(url, headers=viewer).status_code == 403
         assert call(url).status_code == 401
@@ -56,3 +56,5 @@ def test_a_broker_without_the_admin_settings_is_refused_naming_them(tmp_path):
     dynsec = credentials_backend(s, admin)
     assert isinstance(dynsec, DynsecCredentials)
     assert (dynsec.admin.target.username, dynsec.admin.target.password, dynsec.admin.target.port) == ("admin", "secret-admin-pw", 1883)
+    open_broker = load_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", MQTT_URL="mqtt://127.0.0.1:1883")
+    assert isinstance(credentials_backend(open_broker, admin), NotEnforced)  # anyone could publish as any device there

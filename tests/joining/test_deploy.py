@@ -20,7 +20,7 @@ def _verifies(client: dict, password: str) -> bool:
 def test_init_secrets_writes_the_brokers_users_once(tmp_path):
     shutil.copytree(REPO / "deploy", tmp_path / "deploy")
     assert not (tmp_path / "deploy" / "mosquitto" / "dynsec").exists()  # the repository ships no users
-    run = subprocess.run(["sh", "deploy/init-secrets.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(["sh", "deploy/init-secrets.sh"], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     env = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines())
     path = tmp_path / "deploy" / "mosquitto" / "dynsec" / "dynamic-security.json"
@@ -30,14 +30,14 @@ def test_init_secrets_writes_the_brokers_users_once(tmp_path):
     assert not _verifies(users["platform"], env["MQTT_ADMIN_PASSWORD"])
     assert path.stat().st_mode & 0o077 == 0
     before = path.read_text()
-    assert subprocess.run(["sh", "deploy/init-secrets.sh"], cwd=tmp_path, capture_output=True, timeout=60).returncode == 0
+    assert subprocess.run(["sh", "deploy/init-secrets.sh"], check=False, cwd=tmp_path, capture_output=True, timeout=60).returncode == 0
     assert path.read_text() == before  # the broker's own additions (device users) are never overwritten
 
 
 def test_an_older_env_gets_the_admin_password_added(tmp_path):
     shutil.copytree(REPO / "deploy", tmp_path / "deploy")
     (tmp_path / ".env").write_text("POSTGRES_PASSWORD=p" + "x" * 20 + "\nMQTT_PASSWORD=m" + "y" * 20 + "\nSIMULATOR_PASSWORD=s" + "z" * 20 + "\n")
-    run = subprocess.run(["sh", "deploy/init-secrets.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(["sh", "deploy/init-secrets.sh"], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     env = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines())
     assert len(env["MQTT_ADMIN_PASSWORD"]) >= 24 and env["MQTT_PASSWORD"] == "m" + "y" * 20

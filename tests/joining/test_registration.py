@@ -57,7 +57,7 @@ def test_bad_registrations_name_the_field_and_write_nothing(joining_api):
 
 def test_only_its_operator_or_the_city_registers_a_car_park(joining_api):
     platform, client = joining_api()
-    assert client.post("/v1/operator/lots", json=joining_feature(operator="op1"), headers=as_("op2")).status_code == 404
+    assert client.post("/v1/operator/lots", json=joining_feature(operator="op1"), headers=as_("op2")).status_code == 403  # for another operator
     district = issue_key(platform, org_kind="district", org_id="gusu", role="admin")
     assert client.post("/v1/operator/lots", json=joining_feature(operator="op1"), headers=district).status_code == 403
     viewer = issue_key(platform, org_kind="city", org_id="city", role="viewer")
@@ -76,6 +76,8 @@ def test_the_car_park_goes_live_once_every_device_is_heard(joining_api):
     platform.pipeline.process([berth_msg("J1", "b1", True, 1, now), heartbeat_msg("J1", "cam-g1", now)])
     heard = wait_for(lambda: (b := client.get("/v1/operator/lots/J1/commissioning", headers=as_("op1")).json())["waiting_for"] == ["s-b2"] and b,
                      what="two devices heard")
+    assert platform.commissioning_watch.check() == []  # the sweep, now: one device is still silent
+    assert client.get("/v1/operator/lots/J1/commissioning", headers=as_("op1")).json()["state"] == "commissioning"
     assert heard["state"] == "commissioning" and client.get("/v1/lots/J1").json()["status"] == "closed"
     platform.pipeline.process([berth_msg("J1", "b2", False, 1, now), passage_msg("J1", "g1", "e1", "in", "苏E12345", now)])
     live = wait_for(lambda: (b := client.get("/v1/operator/lots/J1/commissioning", headers=as_("op1")).json())["state"] == "live" and b,
