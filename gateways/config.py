@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from billing.alipay.settings import AlipaySettings, load_alipay_settings
+from billing.reconciliation_settings import ReconciliationSettings, load_reconciliation_settings
 from billing.service import BillingSettings, load_billing_settings
 from gateways.citizen.signs import SignsSettings, load_signs_settings
 from gateways.http.settings import HttpSettings, load_http_settings
 from gateways.messaging import MessagingSettings, load_messaging_settings
+from gateways.operator.settings import OperatorSettings
 from parking_core.accounts import AccountSettings, load_account_settings
-from parking_core.settings import Settings, load_settings
+from parking_core.settings import Settings, load_settings, load_validated
+from sensors.broker import EmbeddedBrokerSettings
+from sensors.device_credentials import DeviceCredentialSettings
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,10 @@ class PlatformConfig:
     http: HttpSettings
     signs: SignsSettings
     messaging: MessagingSettings
+    operators: OperatorSettings
+    reconciliation: ReconciliationSettings
+    embedded_broker: EmbeddedBrokerSettings
+    device_credentials: DeviceCredentialSettings
 
 
 def load_config(**core_overrides: object) -> PlatformConfig:
@@ -42,6 +50,10 @@ def load_config(**core_overrides: object) -> PlatformConfig:
         http=load_http_settings(),
         signs=load_signs_settings(),
         messaging=load_messaging_settings(),
+        operators=load_validated(OperatorSettings, {}),
+        reconciliation=load_reconciliation_settings(),
+        embedded_broker=load_validated(EmbeddedBrokerSettings, {}, secret=("PASSWORD",)),
+        device_credentials=load_validated(DeviceCredentialSettings, {}, secret=("PASSWORD",)),
     )
 
 

@@ -24,6 +24,7 @@ def clean_env(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("name, value, part", [
     ("PARKING_DEBOUNCE_S", "-1", "core"),
+    ("PARKING_TOPIC_PREFIX", "parking/+/v1", "core"),
     ("PARKING_MAX_PLATES", "0", "accounts"),
     ("PARKING_PAYMENT_POLL_S", "0", "billing"),
     ("ALIPAY_TIMEOUT_S", "soon", "alipay"),
@@ -32,6 +33,10 @@ def clean_env(monkeypatch, tmp_path):
     ("PARKING_RATE_LIMIT_PER_MIN", "-5", "http"),
     ("PARKING_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local", "http"),
     ("PARKING_MAX_BODY_BYTES", "10", "http"),
+    ("PARKING_LONG_STAY_H", "0", "operators"),
+    ("PARKING_RECONCILE_HOUR", "25", "reconciliation"),
+    ("PARKING_EMBEDDED_MQTT_PORT", "0", "embedded_broker"),
+    ("PARKING_MQTT_ADMIN_TIMEOUT_S", "never", "device_credentials"),
 ])
 def test_a_bad_value_in_any_part_is_named_with_its_value(monkeypatch, name, value, part):
     monkeypatch.setenv(name, value)
@@ -63,13 +68,14 @@ def test_a_bad_url_is_named_with_its_password_masked(monkeypatch, name, url):
 
 
 @pytest.mark.parametrize("name, value", [("PARKING_JWT_SECRET", "too-short-" + PASSWORD),
-                                         ("PARKING_WEBHOOK_SECRET", "short-" + PASSWORD)])
+                                         ("PARKING_WEBHOOK_SECRET", "short-" + PASSWORD),
+                                         ("PARKING_EMBEDDED_MQTT_PASSWORD", PASSWORD[:6])])
 def test_a_bad_secret_is_named_without_its_value(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as err:
         load_config()
     assert err.value.field == name and name in err.value.message
-    assert PASSWORD not in err.value.message and err.value.value is None
+    assert value not in err.value.message and err.value.value is None
 
 
 def test_alipay_keys_are_read_from_files(monkeypatch, tmp_path):
