@@ -60,10 +60,10 @@ def run_demo_driver(platform, city: dict, base_url: str, say) -> None:  # noqa: 
         time.sleep(0.1)
     say(f"demo driver {PHONE}: plate {PLATE} bound, withholding agreement active")
     now = datetime.now(timezone.utc)
-    prefix = platform.settings.topic_prefix
+    gate = platform.topics.passages(lot, "g1")
     for event_id, direction, at in (("demo-in", "in", now - timedelta(hours=2, minutes=40)), ("demo-out", "out", now)):
         body = {"event_id": f"{event_id}-{int(now.timestamp())}", "direction": direction, "plate": PLATE, "ts": at.isoformat(), "plate_color": "blue"}
-        platform._publish(f"{prefix}/lots/{lot}/gates/g1/passages", orjson.dumps(body), False)
+        platform._publish(gate, orjson.dumps(body), False)
     say(f"demo car {PLATE} entered {lot} 2 h 40 min ago and just drove out without stopping")
     for _ in range(200):
         orders = api.get("/v1/me/orders", headers=me).json().get("orders", [])
