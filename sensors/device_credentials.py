@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from pydantic import Field, SecretStr
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -148,20 +149,23 @@ def credentials_backend(settings: Settings, creds: DeviceCredentialSettings | No
     return DynsecCredentials(DynsecAdmin(target, timeout_s=creds.admin_timeout_s), settings.topic_prefix)
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True)
 class IssuedCredential:
-    """The only time the password exists outside the broker: handed to the operator, never stored."""
+    """The only time the password exists outside the broker: handed to the operator, never stored.
+    `publish` and `subscribe` are the topics the broker lets the device use."""
 
     username: str
     password: str
     lot_id: str
     device_id: str
     issued_at: datetime
+    publish: list[str]
+    subscribe: list[str]
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True)
 class CredentialRecord:
-    """A credential as listed: never its password or hash."""
+    """A credential as listed (and as the operator API answers it): never its password or hash."""
 
     username: str
     lot_id: str
@@ -170,10 +174,12 @@ class CredentialRecord:
     issued_by: str
     revoked_at: datetime | None
     revoked_by: str | None
+    active: bool
 
     @classmethod
     def of(cls, row: DeviceCredential) -> CredentialRecord:
-        return cls(row.username, row.lot_id, row.device_id, row.issued_at, row.issued_by, row.revoked_at, row.revoked_by)
+        return cls(row.username, row.lot_id, row.device_id, row.issued_at, row.issued_by, row.revoked_at, row.revoked_by,
+                   row.revoked_at is None)
 
 
 @dataclass(frozen=True)
@@ -193,10 +199,12 @@ class CliActor:
 class DeviceAccess:
     """Issue, revoke and list devices' credentials: the database row and the broker change together."""
 
-    def __init__(self, *, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], backend: DeviceCredentials) -> None:
+    def __init__(self, *, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], backend: DeviceCredentials,
+                 topic_prefix: str) -> None:
         self.uow = uow
         self.clock = clock
         self.backend = backend
+        self.topic_prefix = topic_prefix
 
     @staticmethod
     def username(lot_id: str, device_id: str) -> str:
@@ -229,7 +237,7 @@ class DeviceAccess:
             except Exception:
                 self.backend.remove(username)  # the broker must not keep a user the platform does not know
                 raise
-        return IssuedCredential(username, password, lot_id, device_id, now)
+        return IssuedCredential(username, password, lot_id, device_id, now, *device_topics(self.topic_prefix, lot_id))
 
     def revoke(self, lot_id: str, device_id: str, *, actor: Any) -> CredentialRecord:
         """Remove the device's user from the broker (it is disconnected at once) and mark it revoked.
@@ -272,7 +280,8 @@ def device_access(platform: Any) -> DeviceAccess:
     """The platform's DeviceAccess, made on first use from its settings (tests may set `platform.device_access`)."""
     access = getattr(platform, "device_access", None)
     if access is None:
-        access = DeviceAccess(uow=platform.uow, clock=platform.clock, backend=credentials_backend(platform.settings))
+        access = DeviceAccess(uow=platform.uow, clock=platform.clock, backend=credentials_backend(platform.settings),
+                              topic_prefix=platform.settings.topic_prefix)
         platform.device_access = access
     return access
 

@@ -38,17 +38,16 @@ def _run(action):
 @devices_app.command("issue")
 def issue(lot_id: str, device_id: str, as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout")) -> None:
     """A new MQTT user for a registered device, installed in the broker; its password is printed this once."""
-    from parking_core.settings import load_settings
-    from sensors.device_credentials import CliActor, device_topics
+    from dataclasses import asdict
+
+    from sensors.device_credentials import CliActor
 
     issued = _run(lambda access: access.issue(lot_id, device_id, actor=CliActor.current()))
-    publish, subscribe = device_topics(load_settings().topic_prefix, lot_id)
     if as_json:
-        print(json.dumps({"username": issued.username, "password": issued.password, "lot_id": lot_id, "device_id": device_id,
-                          "issued_at": issued.issued_at.isoformat(), "publish": publish, "subscribe": subscribe}))
+        print(json.dumps({**asdict(issued), "issued_at": issued.issued_at.isoformat()}))
         return
     out.print(f"username: {issued.username}\npassword: {issued.password}   (shown once: the platform keeps only a hash)")
-    out.print("may publish: " + ", ".join(publish) + "\nmay subscribe: " + ", ".join(subscribe), highlight=False)
+    out.print("may publish: " + ", ".join(issued.publish) + "\nmay subscribe: " + ", ".join(issued.subscribe), highlight=False)
 
 
 @devices_app.command("revoke")

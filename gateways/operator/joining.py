@@ -15,10 +15,8 @@ from gateways.http.deps import PlatformDep
 from gateways.operator.commissioning_watch import CommissioningWatch
 from gateways.operator.joining_schemas import (
     CommissioningRead,
-    CredentialRead,
     CredentialsRead,
     DeviceRead,
-    IssuedCredentialRead,
 )
 from gateways.operator.permissions import (
     OperatorPrincipal,
@@ -33,7 +31,7 @@ from parking_core.commissioning import (
     register,
     state_of,
 )
-from sensors.device_credentials import CredentialRecord, device_access, device_topics
+from sensors.device_credentials import CredentialRecord, IssuedCredential, device_access
 
 router = APIRouter(prefix="/v1/operator", tags=["operator joining"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -105,33 +103,27 @@ def _read(platform, lot_id: str) -> CommissioningRead:
         waiting_for=[d.id for d in st.devices if d.heard_at is None] if st.state == "commissioning" else [])
 
 
-@router.post("/lots/{lot_id}/devices/{device_id}/credentials", response_model=IssuedCredentialRead, status_code=201, responses={
+@router.post("/lots/{lot_id}/devices/{device_id}/credentials", response_model=IssuedCredential, status_code=201, responses={
     **ERRORS, 409: {"model": ErrorBody, "description": "the device has a credential (revoke it first), or the broker cannot enforce one"},
     503: {"model": ErrorBody, "description": "the broker did not answer"}})
-async def issue_credential(lot_id: str, device_id: str, p: OperatorPrincipal, platform: PlatformDep) -> IssuedCredentialRead:
-    """A new MQTT user for the device, installed in the broker at once; the password is in this answer only."""
+async def issue_credential(lot_id: str, device_id: str, p: OperatorPrincipal, platform: PlatformDep) -> IssuedCredential:
+    """A new MQTT user for the device, installed in the broker at once; the password is in this answer only
+    (the platform keeps an argon2 hash). `publish`/`subscribe`: the topics the broker lets it use."""
     lot_for_action(p, platform, lot_id)
-    issued = await run_in_threadpool(device_access(platform).issue, lot_id, device_id, actor=p)
-    publish, subscribe = device_topics(platform.settings.topic_prefix, lot_id)
-    return IssuedCredentialRead(username=issued.username, password=issued.password, lot_id=lot_id, device_id=device_id,
-                                issued_at=issued.issued_at, publish=publish, subscribe=subscribe)
+    return await run_in_threadpool(device_access(platform).issue, lot_id, device_id, actor=p)
 
 
-@router.delete("/lots/{lot_id}/devices/{device_id}/credentials", response_model=CredentialRead, responses={
+@router.delete("/lots/{lot_id}/devices/{device_id}/credentials", response_model=CredentialRecord, responses={
     **ERRORS, 503: {"model": ErrorBody, "description": "the broker did not answer: nothing was revoked"}})
-async def revoke_credential(lot_id: str, device_id: str, p: OperatorPrincipal, platform: PlatformDep) -> CredentialRead:
+async def revoke_credential(lot_id: str, device_id: str, p: OperatorPrincipal, platform: PlatformDep) -> CredentialRecord:
     """Revoke the device's credential: the broker disconnects it and refuses it from now on."""
     lot_for_action(p, platform, lot_id)
-    return _credential(await run_in_threadpool(device_access(platform).revoke, lot_id, device_id, actor=p))
+    return await run_in_threadpool(device_access(platform).revoke, lot_id, device_id, actor=p)
 
 
 @router.get("/lots/{lot_id}/credentials", response_model=CredentialsRead, responses=ERRORS)
 def credentials(lot_id: str, p: OperatorPrincipal, platform: PlatformDep) -> CredentialsRead:
     """Every credential issued for the car park's devices, newest first (never a password or its hash)."""
     lot_for_read(p, platform, lot_id)
-    return CredentialsRead(credentials=[_credential(c) for c in device_access(platform).credentials(lot_id)])
+    return CredentialsRead(credentials=device_access(platform).credentials(lot_id))
 
-
-def _credential(c: CredentialRecord) -> CredentialRead:
-    return CredentialRead(username=c.username, lot_id=c.lot_id, device_id=c.device_id, issued_at=c.issued_at, issued_by=c.issued_by,
-                          revoked_at=c.revoked_at, revoked_by=c.revoked_by, active=c.revoked_at is None)

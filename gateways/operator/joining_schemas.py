@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from sensors.device_credentials import CredentialRecord
+
 
 class DeviceRead(BaseModel):
     id: str
@@ -25,26 +27,5 @@ class CommissioningRead(BaseModel):
     waiting_for: list[str] = Field(description="ids of the devices not heard yet")
 
 
-class IssuedCredentialRead(BaseModel):
-    username: str
-    password: str = Field(description="shown this once; the platform keeps only a hash")
-    lot_id: str
-    device_id: str
-    issued_at: datetime
-    publish: list[str] = Field(description="topics the device may publish")
-    subscribe: list[str] = Field(description="topics the device may subscribe to")
-
-
-class CredentialRead(BaseModel):
-    username: str
-    lot_id: str
-    device_id: str
-    issued_at: datetime
-    issued_by: str
-    revoked_at: datetime | None
-    revoked_by: str | None
-    active: bool
-
-
 class CredentialsRead(BaseModel):
-    credentials: list[CredentialRead]
+    credentials: list[CredentialRecord]
