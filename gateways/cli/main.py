@@ -21,6 +21,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(lots_app, name="lots")
 from gateways.cli.devices import devices_app  # noqa: E402 - a sub-app of its own file
 app.add_typer(devices_app, name="devices")
+from gateways.cli.operators import operators_app  # noqa: E402 - a sub-app of its own file
+app.add_typer(operators_app, name="operators")
 from gateways.cli.billing_cmds import settlement_app  # noqa: E402 - a sub-app of its own file
 app.add_typer(settlement_app, name="settlement")
 console = Console(stderr=True)
