@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from billing.alipay.wire import WireFormatError, fen_to_yuan, format_time, yuan_to_fen
 from alipay_standin.envelope import Refusal
-from alipay_standin.ledger import SUB_MESSAGES, Trade, now
+from alipay_standin.ledger import SUB_MESSAGES, Trade
 
 if TYPE_CHECKING:
     from alipay_standin.core import LocalAlipayGateway
@@ -159,7 +159,7 @@ def bill_downloadurl_query(gw: LocalAlipayGateway, biz: dict[str, Any], common: 
         day = date.fromisoformat(str(biz.get("bill_date")))
     except ValueError:
         raise Refusal("40002", "isv.invalid-arguments", f"bill_date 须为 yyyy-MM-dd: {biz.get('bill_date')!r}") from None
-    today = now().date()
+    today = gw.ledger.clock().date()  # Alipay's clock: tests of several days move it
     if day > today or (day == today and not gw.options.same_day_bills) or day < today - timedelta(days=365):
         raise Refusal("40004", "isp.bill_not_exist", f"账单不存在 {day.isoformat()}")
     return {"bill_download_url": gw.store_bill(day)}

@@ -40,7 +40,7 @@ class Keys:
 
 
 @pytest.fixture
-def recon_env(billing_env):
+def recon_env(billing_env):  # noqa: F811 - the fixture imported above
     """(env, keys): the billing environment on the city above with env keys for the city (admin), op1 and op2 (admins)."""
     env = billing_env()
     import_registry(env.platform, city())
