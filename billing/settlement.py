@@ -31,12 +31,9 @@ def fee_of(amount_fen: int, rate: Decimal) -> int:
 
 
 @dataclass(frozen=True)
-class StatementLine:
-    """One operator's day in one district; `owed_fen` is what the platform pays the operator."""
+class Totals:
+    """Money in and out over some lines; `owed_fen` is what the platform pays the operator."""
 
-    day: date
-    operator_id: str
-    district_id: str
     payments: int = 0
     payments_fen: int = 0
     refunds: int = 0
@@ -53,25 +50,19 @@ class StatementLine:
 
     def as_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["day"] = self.day.isoformat()
         return out | {"net_fen": self.net_fen, "owed_fen": self.owed_fen}
 
 
-@dataclass(frozen=True)
-class Totals:
-    payments: int = 0
-    payments_fen: int = 0
-    refunds: int = 0
-    refunds_fen: int = 0
-    fee_fen: int = 0
+@dataclass(frozen=True, kw_only=True)
+class StatementLine(Totals):
+    """One operator's day in one district."""
 
-    @property
-    def owed_fen(self) -> int:
-        return self.payments_fen - self.refunds_fen - self.fee_fen
+    day: date
+    operator_id: str
+    district_id: str
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)} | {"net_fen": self.payments_fen - self.refunds_fen,
-                                                                        "owed_fen": self.owed_fen}
+        return super().as_dict() | {"day": self.day.isoformat()}
 
 
 def total(lines: Iterable[StatementLine]) -> Totals:
@@ -126,7 +117,8 @@ def _day_lines(db: Session, day: date, rate: Decimal, operators: set[str] | None
         a[2] += n
         a[3] += amount * n
         a[4] -= fee_of(amount, rate) * n
-    return [StatementLine(day, op, district, *values) for (op, district), values in sorted(acc.items())]
+    return [StatementLine(day=day, operator_id=op, district_id=district, payments=n, payments_fen=fen, refunds=rn, refunds_fen=rfen,
+                          fee_fen=fee) for (op, district), (n, fen, rn, rfen, fee) in sorted(acc.items())]
 
 
 def month_bounds(month: str) -> tuple[date, date]:

@@ -79,7 +79,7 @@ FIELDS = BillRow._fields
 _REQUIRED_AMOUNTS = frozenset({"order_amount_fen", "merchant_received_fen"})
 NUMBERS_PADDED = frozenset({"trade_no", "out_trade_no", "refund_request_no"})  # Alipay appends a tab so spreadsheets keep the digits
 _AMOUNTS = tuple(i for i, n in enumerate(FIELDS) if n.endswith("_fen"))
-_REQUIRED = frozenset(FIELDS.index(n) for n in _REQUIRED_AMOUNTS)
+_REQUIRED = frozenset([*(FIELDS.index(n) for n in _REQUIRED_AMOUNTS), FIELDS.index("created_at")])
 _CREATED, _COMPLETED = FIELDS.index("created_at"), FIELDS.index("completed_at")
 _NOT_EMPTY = (FIELDS.index("trade_no"), FIELDS.index("biz_type"))
 _CACHE_MAX = 100_000
@@ -340,45 +340,40 @@ def _parse_row(number: int, cells: list[str], errors: list[BillRowError], cache:
     else:
         amounts = _AMOUNTS
     for i in amounts:
-        cell = cells[i]
-        fen = cache.get(cell)
-        if fen is None:
-            stripped = cell.strip(CELL_STRIP)
-            if not stripped:
-                if i in _REQUIRED:
-                    errors.append(BillRowError(number, COLUMNS[i], stripped, f"{COLUMNS[i]} is empty"))
-                values[i] = 0
-                continue
-            try:
-                fen = yuan_to_fen(stripped, field=COLUMNS[i])
-            except WireFormatError as exc:
-                errors.append(BillRowError(number, COLUMNS[i], stripped, exc.message))
-                continue
-            if len(cache) >= _CACHE_MAX:
-                cache.clear()
-            cache[cell] = fen
-        values[i] = fen
+        fen = cache.get(cells[i])
+        values[i] = fen if fen is not None else _read(number, i, cells[i], cache, _fen, errors)
     for i in (_CREATED, _COMPLETED):
-        cell = cells[i]
-        moment = times.get(cell)
-        if moment is None:
-            stripped = cell.strip(CELL_STRIP)
-            if not stripped and i == _COMPLETED:
-                values[i] = None
-                continue
-            try:
-                moment = _time(stripped, COLUMNS[i])
-            except WireFormatError as exc:
-                errors.append(BillRowError(number, COLUMNS[i], stripped, exc.message))
-                continue
-            if len(times) >= _CACHE_MAX:
-                times.clear()
-            times[cell] = moment
-        values[i] = moment
+        moment = times.get(cells[i])
+        values[i] = moment if moment is not None else _read(number, i, cells[i], times, _time, errors)
     for i in _NOT_EMPTY:
         if not values[i]:
             errors.append(BillRowError(number, COLUMNS[i], "", f"{COLUMNS[i]} is empty"))
     return None if len(errors) > before else tuple.__new__(BillRow, values)
+
+
+def _read(number: int, i: int, cell: str, cache: dict, parse: Callable[[str, str], object], errors: list[BillRowError]) -> object:
+    """A cell the cache did not hold: stripped, read (an empty optional cell is 0, or None for 完成时间), remembered;
+    an unreadable one is added to `errors` (and the row is dropped by the caller)."""
+    stripped = cell.strip(CELL_STRIP)
+    if not stripped and i not in _REQUIRED:
+        return None if i == _COMPLETED else 0
+    try:
+        value = parse(stripped, COLUMNS[i]) if stripped else _empty(COLUMNS[i])
+    except WireFormatError as exc:
+        errors.append(BillRowError(number, COLUMNS[i], stripped, exc.message))
+        return None
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[cell] = value
+    return value
+
+
+def _empty(column: str) -> object:
+    raise WireFormatError(f"{column} is empty", field=column, value="")
+
+
+def _fen(text: str, column: str) -> int:
+    return yuan_to_fen(text, field=column)
 
 
 def _time(text: str, column: str) -> datetime:
