@@ -15,6 +15,7 @@ from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, lot_for_read, readable_lots, scope_clause
 from gateways.operator.settings import operator_settings
 from parking_core.availability import AvailabilityRules, read_availability
+from parking_core.db import kept
 from parking_core.history import MAX_RANGE, MIN_STEP_S, history
 from parking_core.models import Device
 
@@ -79,7 +80,8 @@ def _devices(platform, lot_ids: list[str]) -> dict[str, list[DeviceRead]]:  # no
     silent_before = now - timedelta(seconds=platform.settings.heartbeat_timeout_s)
     out: dict[str, list[DeviceRead]] = {lot: [] for lot in lot_ids}
     with platform.uow() as uow:
-        rows = uow.session.scalars(select(Device).where(Device.lot_id.in_(lot_ids)).order_by(Device.lot_id, Device.id)).all()
+        rows = kept(uow.session, uow.session.scalars(select(Device).where(Device.lot_id.in_(lot_ids))
+                                                     .order_by(Device.lot_id, Device.id)).all())
     for d in rows:
         out[d.lot_id].append(DeviceRead(lot_id=d.lot_id, id=d.id, last_heard=d.last_seen_at, battery_mv=d.battery_mv,
                                         silent=d.last_seen_at < silent_before,
