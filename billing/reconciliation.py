@@ -216,7 +216,7 @@ def _in_chunks(db: Session, query, column, values: list, *, tuples: bool = False
 
 
 @dataclass
-class Reconciliation:
+class DayReconciliation:
     """Runs days and reads them; resolving is reconciliation_resolve.Resolutions."""
 
     uow: Callable[[], UnitOfWork]
@@ -317,5 +317,5 @@ def refresh_status(db: Session, record: ReconciliationDay, now: datetime) -> Non
         record.status = "balanced"
 
 
-__all__ = ["CaseNotFound", "Comparison", "DayNotReconciled", "Difference", "Reconciliation", "compare_day", "day_bounds",
+__all__ = ["CaseNotFound", "Comparison", "DayNotReconciled", "Difference", "DayReconciliation", "compare_day", "day_bounds",
            "refresh_status"]

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 from billing.alipay.bill import iter_bill_zip
 from billing.alipay.client import AlipayClient, download_bill
-from billing.reconciliation import Reconciliation
+from billing.reconciliation import DayReconciliation
 from billing.reconciliation_models import ReconciliationDay
 from parking_core.clock import local
 from parking_core.db import UnitOfWork
@@ -24,7 +24,7 @@ log = logging.getLogger("parking.reconciliation")
 def reconcile_bill_day(uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], client: AlipayClient,
                        day: date) -> ReconciliationDay:
     """Download the day's bill through the SDK and run the day on it, streamed; nothing is kept of a rejected bill."""
-    return Reconciliation(uow, clock).run_day(day, iter_bill_zip(download_bill(client, bill_date=day)))
+    return DayReconciliation(uow, clock).run_day(day, iter_bill_zip(download_bill(client, bill_date=day)))
 
 
 class DailyReconciliation:

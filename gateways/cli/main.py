@@ -415,7 +415,7 @@ def billing_reconcile(day_arg: Optional[str] = typer.Argument(None, metavar="[DA
     from billing.alipay.bill import parse_bill_zip
     from billing.alipay.client import download_bill
     from billing.reconcile import compare
-    from billing.reconciliation import Reconciliation
+    from billing.reconciliation import DayReconciliation
     from gateways.bootstrap import alipay_from_env
     from parking_core.clock import SHANGHAI
 
@@ -441,7 +441,7 @@ def billing_reconcile(day_arg: Optional[str] = typer.Argument(None, metavar="[DA
         rows = parse_bill_zip(download_bill(client, bill_date=when))  # a bill with a bad line is refused whole, naming it
         with platform.uow() as uow:
             report = compare(uow.session, when, rows)
-        days = Reconciliation(platform.uow, platform.clock)
+        days = DayReconciliation(platform.uow, platform.clock)
         record = days.run_day(when, rows)
         cases = [{"id": c.id, "kind": c.kind, "line": c.line, "out_trade_no": c.out_trade_no, "request_no": c.request_no,
                   "order_id": c.order_id, "operator_id": c.operator_id, "ours_fen": c.ours_fen, "alipay_fen": c.alipay_fen,

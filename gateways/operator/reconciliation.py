@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.reconciliation import Reconciliation
+from billing.reconciliation import DayReconciliation
 from billing.reconciliation_daily import DailyReconciliation, reconcile_bill_day
 from billing.reconciliation_models import ReconciliationCase, ReconciliationDay
 from billing.reconciliation_resolve import ACTIONS, Resolutions, role_needed
@@ -120,8 +120,8 @@ class StayComparisonRead(BaseModel):
     list_only: list[PassageRead] = Field(description="passages the list has and the platform lacks")
 
 
-def _reconciliation(platform) -> Reconciliation:  # noqa: ANN001
-    return Reconciliation(platform.uow, platform.clock)
+def _reconciliation(platform) -> DayReconciliation:  # noqa: ANN001
+    return DayReconciliation(platform.uow, platform.clock)
 
 
 def _resolutions(platform) -> Resolutions:  # noqa: ANN001

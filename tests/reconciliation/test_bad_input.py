@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from alipay_standin.bill_writer import detail_csv, write_bill_zip
 from billing.alipay.bill import COLUMNS, BillFormatError, BillRejected, BillRow, iter_bill_zip, parse_bill_zip, parse_detail_csv
-from billing.reconciliation import Reconciliation
+from billing.reconciliation import DayReconciliation
 from billing.reconciliation_models import ReconciliationCase, ReconciliationDay
 from billing.reconciliation_stays import StayListRejected, parse_stay_list
 from parking_core.clock import SHANGHAI
@@ -105,7 +105,7 @@ def test_a_rejected_bill_changes_nothing(make_platform):
     lines = _lines([_row(1), _row(99, out_trade_no="unknown-1"), _row(3)])
     lines[7] = b"not,a,row"
     with pytest.raises(BillRejected):
-        Reconciliation(platform.uow, platform.clock).run_day(DAY, iter_bill_zip(_zip(lines)))
+        DayReconciliation(platform.uow, platform.clock).run_day(DAY, iter_bill_zip(_zip(lines)))
     with platform.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(ReconciliationDay)) == 0
         assert uow.session.scalar(select(func.count()).select_from(ReconciliationCase)) == 0
