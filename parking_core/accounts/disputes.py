@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from parking_core.account_models import PlateBinding, PlateDispute
 from parking_core.accounts.plates import active_binding, unbind
-from parking_core.accounts.records import account_row, kept
-from parking_core.db import UnitOfWork
+from parking_core.accounts.records import account_row
+from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, InvalidInput, NotFound
 from parking_core.notify import Notifier
 from parking_core.plates import Plate, validate_plate
@@ -62,7 +62,7 @@ class Disputes:
     def disputes_of(self, account_id: str) -> list[PlateDispute]:
         """The disputes this account opened, newest first."""
         with self.uow() as uow:
-            return kept(uow, list(uow.session.scalars(select(PlateDispute).where(
+            return kept(uow.session, list(uow.session.scalars(select(PlateDispute).where(
                 PlateDispute.claimant_account_id == account_id).order_by(PlateDispute.created_at.desc()))))
 
     def disputes(self, status: str | None = None) -> list[PlateDispute]:
@@ -71,7 +71,7 @@ class Disputes:
             q = select(PlateDispute).order_by(PlateDispute.created_at, PlateDispute.id)
             if status is not None:
                 q = q.where(PlateDispute.status == status)
-            return kept(uow, list(uow.session.scalars(q)))
+            return kept(uow.session, list(uow.session.scalars(q)))
 
     def grant_dispute(self, dispute_id: str, *, operator: str, note: str = "") -> PlateDispute:
         """Move the plate to the claimant: whoever holds it now is unbound, with the dispute named as the reason."""

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from parking_core.account_models import Account, PlateBinding
-from parking_core.accounts.records import account_row, kept
-from parking_core.db import UnitOfWork
+from parking_core.accounts.records import account_row
+from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, NotFound
 from parking_core.notify import Notifier
 from parking_core.plates import Plate, normalize_plate, validate_plate
@@ -40,11 +40,11 @@ class PlateBook:
 
     def account(self, account_id: str) -> Account:
         with self.uow() as uow:
-            return kept(uow, account_row(uow.session, account_id))
+            return kept(uow.session, account_row(uow.session, account_id))
 
     def plates(self, account_id: str) -> list[PlateBinding]:
         with self.uow() as uow:
-            return kept(uow, plates_of(uow.session, account_id))
+            return kept(uow.session, plates_of(uow.session, account_id))
 
     def bind_plate(self, account_id: str, plate: str, color: str | None = None) -> tuple[PlateBinding, bool]:
         """(binding, created): binding a plate this account already holds returns that binding."""

@@ -1,27 +1,17 @@
-"""Account rows as every part of accounts reads them: found or NotFound, created once per phone, detached
-for the caller, and one writer at a time per key where a check-then-write must hold."""
+"""Account rows as every part of accounts reads them: found or NotFound, created once per phone, and one
+writer at a time per key where a check-then-write must hold."""
 from __future__ import annotations
 
 import uuid
 import zlib
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from parking_core.account_models import Account
-from parking_core.db import UnitOfWork
 from parking_core.errors import NotFound
-
-T = TypeVar("T")
-
-
-def kept(uow: UnitOfWork, value: T) -> T:
-    """Detach what was read, so the unit of work's closing rollback does not expire it."""
-    uow.session.expunge_all()
-    return value
 
 
 def account_row(db: Session, account_id: str, *, lock: bool = False) -> Account:
