@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from parking_core.audit import record_audit
 from parking_core.commissioning_models import LotCommissioning, RegisteredDevice
-from parking_core.errors import Conflict, InvalidInput, NotFound
+from parking_core.errors import Conflict, InvalidInput, LotNotFound, NotFound
 from parking_core.lots import LotInfo
 from parking_core.models import Lot, OccupancyEvent
 from parking_core.registry import parse_registry, save_registry
@@ -196,14 +196,18 @@ def heard(session: Session, lot_id: str, devices: Iterable[RegisteredDevice]) ->
     return out
 
 
-def state_of(session: Session, lot: LotInfo) -> CommissioningState:
-    """How far a car park is: `live` with no devices listed for lots that never went through joining."""
-    row = session.get(LotCommissioning, lot.id)
+def state_of(session: Session, lot_id: str) -> CommissioningState:
+    """How far a car park is, from the database (a directory may not have reloaded yet): `live` with no
+    devices listed for lots that never went through joining."""
+    operator = session.scalar(select(Lot.operator_id).where(Lot.id == lot_id))
+    if operator is None:
+        raise LotNotFound(f"no car park with id {lot_id!r}", field="lot_id", value=lot_id)
+    row = session.get(LotCommissioning, lot_id)
     if row is None:
-        return CommissioningState(lot.id, lot.operator, "live", None, None, ())
-    devices = list(session.scalars(select(RegisteredDevice).where(RegisteredDevice.lot_id == lot.id).order_by(RegisteredDevice.id)))
-    times = heard(session, lot.id, devices)
-    return CommissioningState(lot.id, lot.operator, row.state, row.registered_at, row.live_at,
+        return CommissioningState(lot_id, operator, "live", None, None, ())
+    devices = list(session.scalars(select(RegisteredDevice).where(RegisteredDevice.lot_id == lot_id).order_by(RegisteredDevice.id)))
+    times = heard(session, lot_id, devices)
+    return CommissioningState(lot_id, operator, row.state, row.registered_at, row.live_at,
                               tuple(DeviceState(d.id, d.kind, d.berth_id, d.gate_id, times[d.id]) for d in devices))
 
 

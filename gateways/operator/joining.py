@@ -96,7 +96,7 @@ def commissioning(lot_id: str, p: OperatorPrincipal, platform: PlatformDep) -> C
 
 def _read(platform, lot_id: str) -> CommissioningRead:
     with platform.uow() as uow:
-        st: CommissioningState = state_of(uow.session, platform.directory.get(lot_id))
+        st: CommissioningState = state_of(uow.session, lot_id)
     return CommissioningRead(
         lot_id=st.lot_id, operator=st.operator, state=st.state, registered_at=st.registered_at, live_at=st.live_at,
         devices=[DeviceRead(id=d.id, kind=d.kind, berth=d.berth, gate=d.gate, heard_at=d.heard_at) for d in st.devices],
