@@ -279,6 +279,7 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
         with named_failures(s):
             messaging = {k: v for k, v in (("code_sender", sender), ("notifier", notifier)) if v is not None}
             platform = Platform(s, supervisor=supervisor, alipay=gateway.client if gateway else None, **messaging)
+            platform.operator_keys.get()  # a serving platform has its operators' key (generated and logged if unset)
     except ParkingError as exc:
         if gateway is not None:
             gateway.stop()
