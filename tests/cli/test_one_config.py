@@ -17,7 +17,7 @@ def test_a_bad_setting_of_any_part_stops_start_up_naming_it(parking, command, na
     assert "demo:" not in ran.stderr + ran.stdout  # nothing started, not even the banner
 
 
-def test_an_alipay_key_is_never_echoed(parking):
+def test_a_missing_alipay_key_file_is_named_and_no_password_printed(parking):
     ran = parking("serve", "--port", str(free_port()), ALIPAY_APP_ID="2021000000000001", ALIPAY_PUBLIC_KEY="k",
                   ALIPAY_APP_PRIVATE_KEY_FILE="/nonexistent/app.pem", MQTT_URL=f"mqtt://p:{SECRET}@h:1")
     assert_one_line(ran, "ALIPAY_APP_PRIVATE_KEY_FILE")
