@@ -156,6 +156,35 @@ def _registered(session: Session, lot_id: str) -> dict[str, Any]:
     return Joining(lot, (), specs).as_dict()
 
 
+def add_device(session: Session, lot: LotInfo, spec: Any, *, actor: Any, now: datetime) -> bool:
+    """Register one more device of a car park (one imported from a registry file too, so it can get a
+    credential); it does not take a live car park back to commissioning. The same device again changes
+    nothing (False); another with its id is a Conflict. InvalidInput names the field."""
+    try:
+        device = DeviceSpec.model_validate(spec)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        value = err.get("input")
+        raise InvalidInput(f"{where}: {err['msg']} (got {value!r})", field=where,
+                           value=value if isinstance(value, (str, int)) else None) from None
+    if device.berth is not None and device.berth not in lot.berths:
+        raise InvalidInput(f"berth: {device.berth!r} is not one of car park {lot.id!r}'s berths", field="berth", value=device.berth)
+    if device.gate is not None and any(c in device.gate for c in "/+#"):
+        raise InvalidInput(f"gate: {device.gate!r} is not a gate id", field="gate", value=device.gate)
+    row = session.get(RegisteredDevice, (lot.id, device.id))
+    if row is not None:
+        if DeviceSpec(id=row.id, kind=row.kind, berth=row.berth_id, gate=row.gate_id) == device:
+            return False
+        raise Conflict(f"id: car park {lot.id!r} already has a device {device.id!r}", field="id", value=device.id)
+    session.add(RegisteredDevice(lot_id=lot.id, id=device.id, kind=device.kind, berth_id=device.berth, gate_id=device.gate,
+                                 registered_at=now))
+    session.flush()
+    record_audit(session, actor=actor, action="device.register", subject=f"device:{lot.id}/{device.id}", operator_id=lot.operator,
+                 before=None, after=device.model_dump(), at=now)
+    return True
+
+
 @dataclass(frozen=True)
 class DeviceState:
     id: str
@@ -247,5 +276,5 @@ def require_registered_device(session: Session, lot_id: str, device_id: str) -> 
     return device
 
 
-__all__ = ["SYSTEM", "CommissioningState", "DeviceNotFound", "DeviceSpec", "DeviceState", "Joining", "commissioning_ids", "heard",
-           "parse_joining", "promote_heard", "register", "require_registered_device", "state_of"]
+__all__ = ["SYSTEM", "CommissioningState", "DeviceNotFound", "DeviceSpec", "DeviceState", "Joining", "add_device", "commissioning_ids",
+           "heard", "parse_joining", "promote_heard", "register", "require_registered_device", "state_of"]

@@ -27,6 +27,7 @@ from gateways.operator.permissions import (
 )
 from parking_core.commissioning import (
     CommissioningState,
+    add_device,
     parse_joining,
     register,
     state_of,
@@ -101,6 +102,24 @@ def _read(platform, lot_id: str) -> CommissioningRead:
         lot_id=st.lot_id, operator=st.operator, state=st.state, registered_at=st.registered_at, live_at=st.live_at,
         devices=[DeviceRead(id=d.id, kind=d.kind, berth=d.berth, gate=d.gate, heard_at=d.heard_at) for d in st.devices],
         waiting_for=[d.id for d in st.devices if d.heard_at is None] if st.state == "commissioning" else [])
+
+
+@router.post("/lots/{lot_id}/devices", response_model=CommissioningRead, status_code=201, responses={
+    **ERRORS, 200: {"model": CommissioningRead, "description": "the same device again: nothing changed"},
+    409: {"model": ErrorBody, "description": "the car park has another device with this id"},
+    422: {"model": ErrorBody, "description": "invalid, naming the field (e.g. berth)"}})
+def register_device(lot_id: str, p: OperatorPrincipal, platform: PlatformDep, response: Response,
+               device: Annotated[dict, Body(openapi_examples={"a berth sensor": {"value": {"id": "s-b3", "kind": "berth_sensor", "berth": "b3"}}})],
+               ) -> CommissioningRead:
+    """Register one more device of a car park (`id`, `kind`, and `berth` or `gate` as at registration),
+    e.g. for a car park imported from a registry file, so it can be given a credential. A live car park stays live."""
+    lot = lot_for_action(p, platform, lot_id)
+    with platform.uow() as uow:
+        created = add_device(uow.session, lot, device, actor=p, now=platform.clock())
+        uow.commit()
+    if not created:
+        response.status_code = 200
+    return _read(platform, lot_id)
 
 
 @router.post("/lots/{lot_id}/devices/{device_id}/credentials", response_model=IssuedCredential, status_code=201, responses={

@@ -88,3 +88,21 @@ def test_the_car_park_goes_live_once_every_device_is_heard(joining_api):
         [row] = uow.session.scalars(select(AuditRecord).where(AuditRecord.action == "lot.live")).all()
         assert (row.subject, row.operator_id, row.actor_kind, row.before) == ("lot:J1", "op1", "system", {"state": "commissioning"})
         assert sorted(row.after["heard"]) == ["cam-g1", "s-b1", "s-b2"]
+
+
+def test_devices_added_later_join_the_wait_and_imported_car_parks_get_devices(joining_api):
+    _, client = joining_api()
+    sensor = {"id": "s-b1", "kind": "berth_sensor", "berth": "b1"}
+    r = client.post("/v1/operator/lots/S1/devices", json=sensor, headers=as_("op1"))  # imported from the registry file: live
+    assert r.status_code == 201 and r.json()["state"] == "live" and [d["id"] for d in r.json()["devices"]] == []
+    assert client.post("/v1/operator/lots/S1/devices", json=sensor, headers=as_("op1")).status_code == 200
+    assert client.post("/v1/operator/lots/S1/devices", json={**sensor, "berth": "b2"}, headers=as_("op1")).status_code == 409
+    r = client.post("/v1/operator/lots/S1/devices", json={**sensor, "id": "s-x", "berth": "b9"}, headers=as_("op1"))
+    assert (r.status_code, r.json()["field"], r.json()["value"]) == (422, "berth", "b9")
+    r = client.post("/v1/operator/lots/S1/devices", json={"id": "c", "kind": "counter", "gate": "g1"}, headers=as_("op1"))
+    assert r.status_code == 422 and "has no gate" in r.json()["message"]
+    assert client.post("/v1/operator/lots/S1/devices", json={**sensor, "id": "s-b2"}, headers=as_("op2")).status_code == 403
+    assert client.get("/v1/lots/S1").json()["status"] != "closed"  # a live car park stays live
+    assert client.post("/v1/operator/lots", json=joining_feature(), headers=as_("op1")).status_code == 201
+    r = client.post("/v1/operator/lots/J1/devices", json={"id": "gw", "kind": "gateway"}, headers=as_("op1"))
+    assert r.status_code == 201 and r.json()["waiting_for"] == ["cam-g1", "gw", "s-b1", "s-b2"]
