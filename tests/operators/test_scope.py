@@ -6,6 +6,13 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+import pytest
+
+from gateways.operator.permissions import principals_of
+from gateways.operator.registry_import import import_registry
+from parking_core.errors import Forbidden
+from tests.factories import feature, registry
+
 PASS = {"plate": "苏E12345", "valid_from": "2026-11-01", "valid_to": "2026-11-30"}
 
 
@@ -83,3 +90,17 @@ def test_settlement_shows_an_operator_its_own_money_only(ops):
     assert {s["operator_id"] for s in ops.get("op1", f"/v1/operator/settlement/{day}").json()["operators"]} == {"op1"}
     assert ops.get("op1", f"/v1/operator/settlement/{day}", params={"operator_id": "op2"}).status_code == 404
     assert ops.get("op1", "/v1/operator/reconciliation/2026-11-22").status_code == 403
+
+
+
+def test_an_operator_imports_only_its_own_car_parks_and_the_file_is_all_or_nothing(ops):
+    op1_admin = principals_of(ops.platform).resolve(ops.keys["op1_admin"]["X-Operator-Key"])
+    mine, theirs = feature("N1", operator="op1"), feature("G1", operator="op1", total=3)  # G1 is op2's
+    with pytest.raises(Forbidden) as refused:
+        import_registry(ops.platform, registry(mine, theirs), actor=op1_admin)
+    assert refused.value.field == "features[1].properties.operator"
+    assert ops.platform.directory.get("N1") is None  # nothing of the file was written
+    with pytest.raises(Forbidden):
+        import_registry(ops.platform, registry(feature("N2", operator="op2")), actor=op1_admin)
+    import_registry(ops.platform, registry(mine), actor=op1_admin)
+    assert [lot["id"] for lot in ops.get("op1", "/v1/operator/lots").json()["lots"]] == ["N1", "S1"]
