@@ -78,21 +78,22 @@ def compare_day(db: Session, day: date, rows: Iterable[BillRow]) -> Comparison:
     """Stream the bill's rows against the day's payments (by out_trade_no) and refunds (by out_request_no).
     Our side is held as two dicts of integers; the bill's side is never held whole."""
     start, end = day_bounds(day)
-    pays: dict[str, int] = dict(db.execute(select(Payment.out_trade_no, Payment.amount_fen)
-                                           .where(Payment.paid_at >= start, Payment.paid_at < end)).all())
-    refunds: dict[str, int] = dict(db.execute(select(Refund.out_request_no, Refund.amount_fen).where(
-        Refund.status == "succeeded", Refund.completed_at >= start, Refund.completed_at < end)).all())
-    result = Comparison(day, ours_net_fen=sum(pays.values()) - sum(refunds.values()))
+    streamed = {"yield_per": 20_000}  # a server-side cursor: the rows come in batches, never all at once beside the dict
+    pays: dict[str, int] = dict(iter(db.execute(select(Payment.out_trade_no, Payment.amount_fen).where(
+        Payment.paid_at >= start, Payment.paid_at < end).execution_options(**streamed))))
+    refunds: dict[str, int] = dict(iter(db.execute(select(Refund.out_request_no, Refund.amount_fen).where(
+        Refund.status == "succeeded", Refund.completed_at >= start, Refund.completed_at < end).execution_options(**streamed))))
+    ours_net = sum(pays.values()) - sum(refunds.values())
     mismatched: list[Difference] = []
     extra_pays: dict[str, list[tuple[str, int, datetime | None]]] = {}
     extra_refunds: list[BillRow] = []
-    first_trade: dict[str, str] = {}  # out_trade_no -> trade_no, only for lines that turned out to repeat
+    lines = matched = net = fee = 0  # locals, not attributes: this loop runs a million times
     for row in rows:
-        result.bill_lines += 1
-        result.service_fee_fen += row.service_fee_fen
+        lines += 1
+        fee += row.service_fee_fen
         if row.biz_type == REFUND:
             amount = -row.merchant_received_fen
-            result.alipay_net_fen -= amount
+            net -= amount
             mine = refunds.get(row.refund_request_no)
             if mine is None or mine == _MATCHED:
                 extra_refunds.append(row)
@@ -102,21 +103,22 @@ def compare_day(db: Session, day: date, rows: Iterable[BillRow]) -> Comparison:
                 mismatched.append(Difference("amount_mismatch", "refund", row.out_trade_no, row.trade_no, row.refund_request_no,
                                              mine, amount, row.completed_at, note=f"differs by {amount - mine} fen"))
             else:
-                result.matched += 1
+                matched += 1
             continue
         amount = row.order_amount_fen
-        result.alipay_net_fen += amount
-        mine = pays.get(row.out_trade_no)
+        net += amount
+        number = row.out_trade_no
+        mine = pays.get(number)
         if mine is None or mine == _MATCHED:
-            extra_pays.setdefault(row.out_trade_no, []).append((row.trade_no, amount, row.completed_at))
+            extra_pays.setdefault(number, []).append((row.trade_no, amount, row.completed_at))
             continue
-        pays[row.out_trade_no] = _MATCHED
-        first_trade[row.out_trade_no] = row.trade_no
+        pays[number] = _MATCHED
         if mine != amount:
-            mismatched.append(Difference("amount_mismatch", "payment", row.out_trade_no, row.trade_no, "", mine, amount,
+            mismatched.append(Difference("amount_mismatch", "payment", number, row.trade_no, "", mine, amount,
                                          row.completed_at, note=f"differs by {amount - mine} fen"))
         else:
-            result.matched += 1
+            matched += 1
+    result = Comparison(day, bill_lines=lines, matched=matched, alipay_net_fen=net, ours_net_fen=ours_net, service_fee_fen=fee)
     result.differences = mismatched + _classify_payments(db, extra_pays, pays) + _classify_refunds(db, extra_refunds)
     result.differences += [Difference("ours_only", "payment", k, ours_fen=v, note="recorded here, not in Alipay's bill of the day")
                            for k, v in pays.items() if v != _MATCHED]
