@@ -290,14 +290,11 @@ class Platform:
 
 
 def alipay_from_env() -> AlipayClient | None:
-    """The real Alipay when ALIPAY_APP_ID and keys are set, else None (no agreements, no charging)."""
-    import os
+    """The real Alipay when ALIPAY_APP_ID and keys are set (environment or .env), else None (no agreements, no charging)."""
+    from billing.alipay.client import build_client, load_alipay_settings
 
-    from billing.alipay.client import AlipaySettings, build_client
-
-    if not os.environ.get("ALIPAY_APP_ID"):
-        return None
-    return build_client(AlipaySettings.from_env())
+    settings = load_alipay_settings()
+    return build_client(settings) if settings is not None else None
 
 
 def _embedded_port() -> int:

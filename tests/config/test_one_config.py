@@ -101,3 +101,17 @@ def test_a_missing_alipay_key_file_or_key_is_named(monkeypatch, tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config()
     assert err.value.field == "ALIPAY_APP_PRIVATE_KEY_FILE" and "nowhere.pem" in err.value.message
+
+
+def test_alipay_set_in_a_dotenv_file_is_the_platforms(tmp_path):
+    """`.env` counts as much as the environment, for Alipay too (the platform used to look at os.environ only)."""
+    from gateways.bootstrap import alipay_from_env
+
+    keys = generate_keypair()
+    (tmp_path / "app.pem").write_text(keys.private_pem)
+    (tmp_path / "alipay.pem").write_text(keys.public_pem)
+    (tmp_path / ".env").write_text(f"ALIPAY_APP_ID=2021000000000001\nALIPAY_APP_PRIVATE_KEY_FILE={tmp_path / 'app.pem'}\n"
+                                   f"ALIPAY_PUBLIC_KEY_FILE={tmp_path / 'alipay.pem'}\nALIPAY_SERVER_URL=http://127.0.0.1:9/gateway.do\n")
+    client = alipay_from_env()
+    assert client is not None and (client.settings.app_id, client.settings.server_url) == (
+        "2021000000000001", "http://127.0.0.1:9/gateway.do")
