@@ -93,3 +93,15 @@ def test_a_device_with_a_fresh_credential_brings_its_car_park_live(platform_on_b
 def _devices(client) -> dict:
     body = client.get("/v1/operator/lots/J1/commissioning", headers=as_("op1")).json()
     return {d["id"]: d["heard_at"] for d in body["devices"]}
+
+
+def test_a_wrong_admin_password_issues_nothing_and_says_which_setting(platform_on_broker, monkeypatch):
+    platform, client = platform_on_broker
+    monkeypatch.setenv("PARKING_MQTT_ADMIN_PASSWORD", "not-the-admin-password")  # read at the first issuance
+    assert client.post("/v1/operator/lots", json=joining_feature(), headers=as_("op1")).status_code == 201
+    r = client.post("/v1/operator/lots/J1/devices/s-b1/credentials", headers=as_("op1"))
+    assert (r.status_code, r.json()["code"], r.json()["field"]) == (503, "dependency_unavailable", "PARKING_MQTT_ADMIN_USER")
+    assert "not authori" in r.json()["message"].lower() and "not-the-admin-password" not in r.text
+    with platform.uow() as uow:
+        assert uow.session.scalars(select(DeviceCredential)).all() == []
+        assert uow.session.scalars(select(AuditRecord).where(AuditRecord.action.like("device.%"))).all() == []
