@@ -1,10 +1,11 @@
--- Applies a batch of device events of the lots of one hash slot atomically; the rules mirror
--- parking_core/live/memory.py. KEYS: per lot, its lot hash, berth hash, due and seen zsets; then the
--- passage-id sets the events name. ARGV: settle_s, now, events JSON, rebuilding (1: skip the ready
--- check), layout version, number of lots. Each event names its lot by its place k in KEYS.
--- Returns a flat list: outcome code, changed flag.
-local settle, now, version, nlots = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[5], tonumber(ARGV[6])
-if ARGV[4] ~= "1" and not lots_ready(nlots, version) then return {"LOST"} end
+-- Applies a batch of device events of a group of lots (one hash slot's on Redis Cluster) atomically;
+-- the rules mirror parking_core/live/memory.py. KEYS: each key the events touch, once, the first being
+-- a lot hash; each event names its keys by their places in KEYS (lot hash, berth hash, due and seen
+-- zsets, passage-id set, as its kind needs). ARGV: settle_s, now, events JSON, rebuilding (1: skip
+-- the ready check), layout version. Returns a flat list: outcome code, changed flag.
+local settle, now, version = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[5]
+-- a lost store (or one of another layout) has no ready lot at all: the first lot tells
+if ARGV[4] ~= "1" and #KEYS > 0 and redis.call("HGET", KEYS[1], "rdy") ~= version then return {"LOST"} end
 local events = cjson.decode(ARGV[3])
 
 local function touch(SEEN, berth, r, ts)
@@ -24,15 +25,14 @@ end
 
 local out = {}
 for i, e in ipairs(events) do
-  local kind, k = e[1], e[2]
-  local L, B, DUE, SEEN = KEYS[4 * k - 3], KEYS[4 * k - 2], KEYS[4 * k - 1], KEYS[4 * k]
+  local kind, L = e[1], KEYS[e[2]]
   local ts = tonumber(e[#e])
   if ts > now then ts = now end
   local seen = tonumber(redis.call("HGET", L, "seen") or "0")
   if ts > seen then redis.call("HSET", L, "seen", ts) end
   local code, changed = "U", 0
   if kind == "b" then
-    local berth, occ, seq = e[3], e[4], tonumber(e[5])
+    local B, DUE, SEEN, berth, occ, seq = KEYS[e[3]], KEYS[e[4]], KEYS[e[5]], e[6], e[7], tonumber(e[8])
     local r = parse(redis.call("HGET", B, berth))
     if seq <= r.seq then
       code = "D"
@@ -74,15 +74,15 @@ for i, e in ipairs(events) do
       store(B, berth, r)
     end
   elseif kind == "p" then
-    local key = KEYS[e[5]]
-    if redis.call("SADD", key, e[3]) == 0 then
+    local key = KEYS[e[3]]
+    if redis.call("SADD", key, e[4]) == 0 then
       code = "D"
     else
       redis.call("EXPIRE", key, 259200)
       redis.call("HSET", L, "cnt", 1)
       local revived = revive_lot(L)
       local delta = -1
-      if e[4] == 1 then delta = 1 end
+      if e[5] == 1 then delta = 1 end
       local inside = tonumber(redis.call("HGET", L, "inside")) + delta
       if inside < 0 then inside = 0 end
       redis.call("HSET", L, "inside", inside)
@@ -112,7 +112,7 @@ for i, e in ipairs(events) do
       code = "A"
     end
   elseif kind == "h" then
-    local dev = e[3]
+    local B, SEEN, dev = KEYS[e[3]], KEYS[e[4]], e[5]
     local rec = redis.call("HGET", B, dev)
     if rec then
       local r = parse(rec)

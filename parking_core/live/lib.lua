@@ -1,7 +1,7 @@
 -- Helpers shared by apply.lua and maintain.lua: parking_core/live/redis.py puts this file in front of
 -- each script when it loads them, so a berth record is read, written and counted the same way in both.
--- A lot's keys come in fours in KEYS (lot hash, berth hash, due zset, seen zset), all with the lot's
--- hash tag, so Redis Cluster can route a call; a call never touches a key it did not declare.
+-- Every key a call touches is declared in KEYS and carries its lot's hash tag, so Redis Cluster can
+-- route the call.
 
 -- A berth record: state|since|seq|stale|pending|pending ts|due
 local function parse(rec)
@@ -34,11 +34,8 @@ local function account(L, before, after, at)
   return 1
 end
 
--- the lot hash of every lot in the call carries the layout version once configured; a lot without it
--- means the data was lost (or written by another layout): the caller rebuilds
-local function lots_ready(nlots, version)
-  for k = 1, nlots do
-    if redis.call("HGET", KEYS[4 * k - 3], "rdy") ~= version then return false end
-  end
-  return true
+-- the lot hash carries the layout version once the store is ready; none means the data was lost
+-- (or written by another layout): the caller rebuilds
+local function ready(L, version)
+  return redis.call("HGET", L, "rdy") == version
 end

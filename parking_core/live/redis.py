@@ -7,15 +7,19 @@ touching one slot's lots can be routed; scripts name every key they touch in KEY
 nb berths with a sensor, cnt 1 once a lot without sensors was counted, upd, seen, cts, and rdy, the
 layout version once the lot is ready), `lb:{id}` hash berth -> packed record, `due:{id}` and
 `seen:{id}` sorted sets of berths for settling and silence, `pv:{id}:{day}` passage ids. Global,
-read and written by Python only: `lots` the set of lot ids, `ready` the layout version once the
+read and written by Python only: `lots` the set of lot ids, `sensor-lots` those with berth sensors
+(the ticker settles and sweeps berths only there), `ready` the layout version once the
 store is complete (its absence, or another layout's value, means rebuild), `rebuild-lock`.
 
-A batch is applied with one script call per hash slot its lots fall in, sent in one pipeline.
+Script calls are grouped by what one call may span: on Redis Cluster, one hash slot (a call per
+slot, sent to the node that holds it); on one Redis, which holds every slot, the whole batch in one
+call, since a call per slot there costs half the apply throughput and a 1 s tick over 3,300 lots
+(bench/bench_live_apply.py `--per-slot`). The scripts and keys are the same either way.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import orjson
@@ -61,13 +65,14 @@ class _LotKeys:
 
 
 class RedisLiveState(LiveState):
-    def __init__(self, client: redis.Redis, *, prefix: str = "parking:") -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, *, prefix: str = "parking:", per_slot: bool | None = None) -> None:
         self.r = client
         self.p = prefix
         self._src = {"apply": _script("apply.lua"), "maintain": _script("maintain.lua")}
         self._sha: dict[str, str] = {}
         self._keys: dict[str, _LotKeys] = {}
         self._cluster = isinstance(client, RedisCluster)
+        self._per_slot = self._cluster if per_slot is None else per_slot  # a cluster needs it; one Redis may
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "parking:") -> "RedisLiveState":
@@ -83,10 +88,7 @@ class RedisLiveState(LiveState):
     def configure(self, lots: Iterable[LotInfo], *, ready: bool = True) -> None:
         lots = list(lots)
         p = self.p
-        pipe = self.r.pipeline(transaction=False)
-        for info in lots:
-            pipe.hkeys(self.keys_of(info.id).lb)
-        existing = pipe.execute()
+        existing = self._each([i.id for i in lots], lambda pipe, k: pipe.hkeys(k.lb))
         pipe = self.r.pipeline(transaction=False)
         for info, have in zip(lots, existing):
             L, B, due, seen = self.keys_of(info.id).quad
@@ -101,26 +103,28 @@ class RedisLiveState(LiveState):
             for b in info.berths:
                 pipe.hsetnx(B, b, _EMPTY_BERTH)
             pipe.sadd(f"{p}lots", info.id)
+            (pipe.sadd if info.has_sensors else pipe.srem)(f"{p}sensor-lots", info.id)
         pipe.execute()
         self._recount([i for i in lots if i.has_sensors], [i for i in lots if not i.has_sensors])
         if ready:
             self.mark_ready()
 
-    def mark_ready(self) -> None:
+    def _each(self, lot_ids: Sequence[str], command: Callable[[redis.client.Pipeline, _LotKeys], object]) -> list:
+        """One command a lot, pipelined; the answers in the lots' order."""
         pipe = self.r.pipeline(transaction=False)
-        for lot_id in self.r.smembers(f"{self.p}lots"):
-            pipe.hset(self.keys_of(lot_id).lot, "rdy", LAYOUT)
-        pipe.execute()
+        for lot_id in lot_ids:
+            command(pipe, self.keys_of(lot_id))
+        return pipe.execute()
+
+    def mark_ready(self) -> None:
+        self._each(list(self.r.smembers(f"{self.p}lots")), lambda pipe, k: pipe.hset(k.lot, "rdy", LAYOUT))
         self.r.set(f"{self.p}ready", LAYOUT)
 
     def rebuild_lock(self):
         return self.r.lock(f"{self.p}rebuild-lock", timeout=600, blocking_timeout=900)
 
     def _recount(self, sensor_lots: list[LotInfo], other_lots: list[LotInfo]) -> None:
-        pipe = self.r.pipeline(transaction=False)
-        for info in sensor_lots:
-            pipe.hvals(self.keys_of(info.id).lb)
-        counted = pipe.execute()
+        counted = self._each([i.id for i in sensor_lots], lambda pipe, k: pipe.hvals(k.lb))
         pipe = self.r.pipeline(transaction=False)
         for info, vals in zip(sensor_lots, counted):
             free = known = 0
@@ -138,7 +142,7 @@ class RedisLiveState(LiveState):
             pipe.hset(self.keys_of(info.id).lot, "free", max(0, int(total or 0) - int(inside or 0)))
         pipe.execute()
 
-    # -- scripts: one call per hash slot, all in one pipeline ---------------------------
+    # -- scripts: one call per group of lots (a hash slot on a cluster), pipelined ------
     def _run(self, name: str, calls: list[tuple[list[str], list]]) -> list:
         """Run a script once per (keys, args), pipelined; (re)load it where the server forgot it."""
         for attempt in (0, 1):
@@ -162,31 +166,30 @@ class RedisLiveState(LiveState):
             return out
         raise AssertionError("unreachable")
 
-    def _by_slot(self, lot_ids: Iterable[str]) -> dict[int, list[str]]:
+    def _group(self, lot_id: str) -> int:
+        """Which script call a lot goes in: its hash slot where calls must keep to one, else the one call."""
+        return self.keys_of(lot_id).slot if self._per_slot else 0
+
+    def _by_group(self, lot_ids: Iterable[str]) -> dict[int, list[str]]:
         groups: dict[int, list[str]] = defaultdict(list)
         for lot_id in dict.fromkeys(lot_ids):
-            groups[self.keys_of(lot_id).slot].append(lot_id)
+            groups[self._group(lot_id)].append(lot_id)
         return groups
 
     def apply(self, events: Sequence[DeviceEvent], *, settle_s: float, now: float, rebuilding: bool = False) -> list[tuple[Outcome, bool]]:
         if not events:
             return []
-        groups: dict[int, list[int]] = defaultdict(list)  # slot -> indexes of its events, in order
-        for i, ev in enumerate(events):
-            groups[self.keys_of(ev.lot_id).slot].append(i)
+        if self._per_slot:
+            by_group: dict[int, list[int]] = defaultdict(list)  # group -> indexes of its events, in order
+            for i, ev in enumerate(events):
+                by_group[self._group(ev.lot_id)].append(i)
+            groups: list[Sequence[int]] = list(by_group.values())
+        else:
+            groups = [range(len(events))]
         calls, order = [], []
-        for idxs in groups.values():
-            place: dict[str, int] = {}
-            keys: list[str] = []
-            for i in idxs:
-                lot_id = events[i].lot_id
-                if lot_id not in place:
-                    place[lot_id] = len(place) + 1
-                    keys.extend(self.keys_of(lot_id).quad)
-            extra: dict[str, int] = {}
-            encoded = [self._encode(events[i], place[events[i].lot_id], keys, extra) for i in idxs]
-            args = [settle_s, round(now, 3), orjson.dumps(encoded).decode(), 1 if rebuilding else 0, LAYOUT, len(place)]
-            calls.append((keys, args))
+        for idxs in groups:
+            keys, encoded = self._encode([events[i] for i in idxs])
+            calls.append((keys, [settle_s, round(now, 3), orjson.dumps(encoded).decode(), 1 if rebuilding else 0, LAYOUT]))
             order.append(idxs)
         results: list[tuple[Outcome, bool]] = [None] * len(events)  # type: ignore[list-item]
         for idxs, flat in zip(order, self._run("apply", calls)):
@@ -194,28 +197,47 @@ class RedisLiveState(LiveState):
                 results[i] = (_CODES[flat[2 * n]], bool(int(flat[2 * n + 1])))
         return results
 
-    def _encode(self, ev: DeviceEvent, k: int, keys: list[str], extra: dict[str, int]) -> list:
-        """An event for apply.lua: kind, its lot's place k in KEYS, the fields, the time last."""
-        ts = round(ev.ts.timestamp(), 3)
-        if isinstance(ev, BerthReported):
-            return ["b", k, ev.berth_id, 1 if ev.occupied else 0, ev.seq, ts]
-        if isinstance(ev, PassageReported):
-            day_key = f"{self.p}pv:{self.keys_of(ev.lot_id).tagged}:{local(ev.ts).strftime('%Y%m%d')}"
-            if day_key not in extra:
-                keys.append(day_key)
-                extra[day_key] = len(keys)
-            return ["p", k, ev.event_id, 1 if ev.direction == "in" else 0, extra[day_key], ts]
-        if isinstance(ev, CountsReported):
-            return ["c", k, ev.free, ev.total, ts]
-        if isinstance(ev, HeartbeatReported):
-            return ["h", k, ev.device_id, ts]
-        raise TypeError(type(ev))
+    def _encode(self, events: list[DeviceEvent]) -> tuple[list[str], list[list]]:
+        """Events for apply.lua: kind, the places in KEYS of the keys it touches, the fields, the time last;
+        and KEYS, each key the events touch once (a lot's berth keys only where a berth or device reports)."""
+        keys: dict[str, int] = {}
+        places: dict[str, tuple[int, ...]] = {}  # lot id -> places of its lot hash (and berth hash, due, seen)
+        out = []
+        for ev in events:
+            cls = type(ev)
+            berthy = cls is BerthReported or cls is HeartbeatReported
+            ix = places.get(ev.lot_id)
+            if ix is None or (berthy and len(ix) == 1):
+                k = self.keys_of(ev.lot_id)
+                ix = places[ev.lot_id] = tuple(keys.setdefault(key, len(keys) + 1) for key in (k.quad if berthy else k.quad[:1]))
+            ts = round(ev.ts.timestamp(), 3)
+            if cls is BerthReported:
+                out.append(["b", ix[0], ix[1], ix[2], ix[3], ev.berth_id, 1 if ev.occupied else 0, ev.seq, ts])
+            elif cls is PassageReported:
+                day = f"{self.p}pv:{self.keys_of(ev.lot_id).tagged}:{local(ev.ts).strftime('%Y%m%d')}"
+                out.append(["p", ix[0], keys.setdefault(day, len(keys) + 1), ev.event_id, 1 if ev.direction == "in" else 0, ts])
+            elif cls is CountsReported:
+                out.append(["c", ix[0], ev.free, ev.total, ts])
+            elif cls is HeartbeatReported:
+                out.append(["h", ix[0], ix[1], ix[3], ev.device_id, ts])
+            else:
+                raise TypeError(cls)
+        return list(keys), out
 
     def _run_maintain(self, mode: str, t: float) -> set[str]:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.smembers(f"{self.p}lots")
+        pipe.smembers(f"{self.p}sensor-lots")
+        lots, sensor_lots = pipe.execute()
+        if mode == "due":
+            lots = sensor_lots  # only berths wait to settle
         calls = []
-        for ids in self._by_slot(sorted(self.r.smembers(f"{self.p}lots"))).values():
+        for ids in self._by_group(sorted(lots)).values():
             keys = [k for lot_id in ids for k in self.keys_of(lot_id).quad]
-            calls.append((keys, [mode, round(t, 3), LAYOUT, *ids]))
+            args = [mode, round(t, 3), LAYOUT]
+            for lot_id in ids:
+                args += (lot_id, 1 if lot_id in sensor_lots else 0)
+            calls.append((keys, args))
         if not calls:
             if not self.is_configured():
                 raise LiveStateLost("Redis lost the live state")
@@ -243,11 +265,8 @@ class RedisLiveState(LiveState):
         return self._view(self.r.hmget(self.keys_of(lot_id).lot, *_LOT_FIELDS))
 
     def lots(self, lot_ids: Sequence[str]) -> dict[str, LiveLot]:
-        pipe = self.r.pipeline(transaction=False)
-        for i in lot_ids:
-            pipe.hmget(self.keys_of(i).lot, *_LOT_FIELDS)
         out = {}
-        for i, vals in zip(lot_ids, pipe.execute()):
+        for i, vals in zip(lot_ids, self._each(lot_ids, lambda pipe, k: pipe.hmget(k.lot, *_LOT_FIELDS))):
             v = self._view(vals)
             if v is not None:
                 out[i] = v
