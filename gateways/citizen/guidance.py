@@ -1,7 +1,6 @@
 """Citizen gateway, guidance: where to park for a destination, a lot's forecast, a lot's history."""
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Annotated, Literal
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from billing.quotes import quote_stay
 from gateways.http.coords import CoordDep, coord_out, wgs84_in
 from gateways.http.deps import PlatformDep
+from gateways.citizen.app_state import made_once
 from gateways.citizen.guidance_schemas import ForecastPoint, GuidanceList, GuidanceLot, HistoryPoint, LotForecast, LotHistory, LotNow
 from gateways.citizen.schemas import ErrorBody
 from parking_core.availability import AvailabilityRules, read_lot_now
@@ -24,19 +24,12 @@ HORIZONS = (15, 30, 60)
 REFRESH_S = 180.0  # a lot's forecasting state reads new log rows at most this often
 GUIDANCE_WAIT_S = 0.5  # lots never read before: wait this long for them, then forecast without history
 FORECAST_WAIT_S = 10.0
-_made = threading.Lock()
 
 
 def forecaster_of(request: Request) -> Forecaster:
     """The app's forecaster, made on first use over the platform's database."""
     state = request.app.state
-    forecaster = getattr(state, "forecaster", None)
-    if forecaster is None:
-        with _made:
-            forecaster = getattr(state, "forecaster", None)
-            if forecaster is None:
-                forecaster = state.forecaster = Forecaster.for_database(state.platform.session_factory, refresh_s=REFRESH_S)
-    return forecaster
+    return made_once(state, "forecaster", lambda: Forecaster.for_database(state.platform.session_factory, refresh_s=REFRESH_S))
 
 
 ForecasterDep = Annotated[Forecaster, Depends(forecaster_of)]

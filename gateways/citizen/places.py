@@ -7,20 +7,19 @@ into its basemap's system with it, so no conversion code runs in the page.
 """
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from gateways.http.coords import CoordDep, coord_out
+from gateways.citizen.app_state import made_once
 from gateways.citizen.schemas import ErrorBody
 from parking_core.coords import convert
 from parking_core.errors import DependencyUnavailable
 from parking_core.places import PlaceFinder, place_finder
 
 router = APIRouter(prefix="/v1", tags=["citizen"])
-_made = threading.Lock()
 
 
 class PlaceRead(BaseModel):
@@ -47,13 +46,7 @@ class PointRead(BaseModel):
 def finder_of(request: Request) -> PlaceFinder:
     """The app's place finder, made on first use from the platform's settings."""
     state = request.app.state
-    finder = getattr(state, "place_finder", None)
-    if finder is None:
-        with _made:
-            finder = getattr(state, "place_finder", None)
-            if finder is None:
-                finder = state.place_finder = place_finder(state.platform.settings)
-    return finder
+    return made_once(state, "place_finder", lambda: place_finder(state.platform.settings))
 
 
 FinderDep = Annotated[PlaceFinder, Depends(finder_of)]
