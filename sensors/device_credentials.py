@@ -30,7 +30,7 @@ from parking_core.db import UnitOfWork
 from parking_core.errors import Conflict, NotFound, ParkingError
 from parking_core.models import Lot
 from parking_core.settings import Settings, load_validated
-from sensors.dynsec import DynsecAdmin, DynsecRefused, acl
+from sensors.dynsec import DynsecAdmin, DynsecRefused, acl, refused
 from sensors.mqtt import MqttTarget
 from sensors.topics import check_id
 
@@ -93,27 +93,24 @@ class DynsecCredentials:
 
     def install(self, *, username: str, password: str, lot_id: str) -> None:
         role = f"lot:{lot_id}"
-        try:
-            self.admin.run({"command": "createRole", "rolename": role, "textname": f"devices of car park {lot_id}",
-                            "acls": self.role_acls(lot_id)})
-        except DynsecRefused as exc:
-            if "already exists" not in exc.error:
-                raise _refused(exc) from None
         client = {"command": "createClient", "username": username, "password": password,
                   "textname": f"device of car park {lot_id}", "roles": [{"rolename": role}]}
+        made_role, made_client = self.admin.run(  # one connection: the role is made with the car park's first device
+            {"command": "createRole", "rolename": role, "textname": f"devices of car park {lot_id}", "acls": self.role_acls(lot_id)},
+            client, check=False)
         try:
-            self.admin.run(client)
-        except DynsecRefused as exc:  # left by an issuance whose database write failed: replace it
-            if "already exists" not in exc.error:
-                raise _refused(exc) from None
-            self.admin.run({"command": "deleteClient", "username": username}, client)
+            refused(made_role, unless="already exists")
+            refused(made_client, unless="already exists")
+            if made_client.get("error"):  # left by an issuance whose database write failed: replace it
+                self.admin.run({"command": "deleteClient", "username": username}, client)
+        except DynsecRefused as exc:
+            raise _refused(exc) from None
 
     def remove(self, username: str) -> None:
         try:
-            self.admin.run({"command": "deleteClient", "username": username})
+            refused(self.admin.run({"command": "deleteClient", "username": username}, check=False)[0], unless="not found")
         except DynsecRefused as exc:
-            if "not found" not in exc.error:
-                raise _refused(exc) from None
+            raise _refused(exc) from None
 
 
 def _refused(exc: DynsecRefused) -> ParkingError:

@@ -36,17 +36,18 @@ class DynsecAdmin:
     target: MqttTarget
     timeout_s: float = 5.0
 
-    def run(self, *commands: dict[str, Any]) -> list[dict[str, Any]]:
-        """Send the commands in one message and return the answers in order; DynsecRefused on the
-        first that failed, DependencyUnavailable when the broker cannot be reached or does not answer."""
+    def run(self, *commands: dict[str, Any], check: bool = True) -> list[dict[str, Any]]:
+        """Send the commands in one message (one connection) and return the answers in order, each
+        applied or refused on its own; with `check`, DynsecRefused on the first refused.
+        DependencyUnavailable when the broker cannot be reached or does not answer."""
         tagged = [{**c, "correlationData": uuid.uuid4().hex} for c in commands]
         answers: dict[str, dict[str, Any]] = {}
         done, subscribed, connected = threading.Event(), threading.Event(), threading.Event()
-        refused: list[str] = []
+        connack_errors: list[str] = []
 
         def on_connect(client, userdata, flags, reason_code, properties) -> None:
             if reason_code.is_failure:
-                refused.append(str(reason_code))
+                connack_errors.append(str(reason_code))
             connected.set()
 
         def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:
@@ -71,8 +72,8 @@ class DynsecAdmin:
             raise self._away(f"cannot connect: {exc}") from None
         client.loop_start()
         try:
-            if not connected.wait(self.timeout_s) or refused:
-                raise self._away(f"the broker refused: {refused[0]}" if refused else "no CONNACK")
+            if not connected.wait(self.timeout_s) or connack_errors:
+                raise self._away(f"the broker refused: {connack_errors[0]}" if connack_errors else "no CONNACK")
             client.subscribe(f"{CONTROL}/response", qos=1)
             if not subscribed.wait(self.timeout_s):
                 raise self._away("no answer to the subscription")
@@ -83,18 +84,23 @@ class DynsecAdmin:
         finally:
             client.disconnect()
             client.loop_stop()
-        out = []
-        for c in tagged:
-            answer = answers[c["correlationData"]]
-            if answer.get("error"):
-                raise DynsecRefused(c["command"], str(answer["error"]))
-            out.append(answer)
+        out = [answers[c["correlationData"]] for c in tagged]
+        if check:
+            for answer in out:
+                refused(answer)
         return out
 
     def _away(self, why: str) -> DependencyUnavailable:
         where = f"{self.target.host}:{self.target.port}"
         return DependencyUnavailable(f"MQTT broker {where}, dynamic security as {self.target.username!r}: {why}",
                                      field="PARKING_MQTT_ADMIN_USER", value=self.target.username)
+
+
+def refused(answer: dict[str, Any], *, unless: str | None = None) -> None:
+    """Raise DynsecRefused when the plugin refused the command, except with an error containing `unless`."""
+    error = answer.get("error")
+    if error and not (unless and unless in str(error)):
+        raise DynsecRefused(str(answer.get("command")), str(error))
 
 
 def acl(acltype: str, topic: str, *, allow: bool = True, priority: int = 0) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from parking_core.audit import AuditRecord
 from parking_core.commissioning_models import DeviceCredential
+from sensors.dynsec import DynsecAdmin
+from sensors.mqtt import MqttTarget
 from tests.joining.conftest import (
     NOT_AUTHORIZED,
     Device,
@@ -73,7 +75,14 @@ def test_a_device_with_a_fresh_credential_brings_its_car_park_live(platform_on_b
     prefix = dynsec_broker.prefix
     feature = joining_feature(berths=["b1"], gates=[], devices=[{"id": "gw", "kind": "gateway"}])
     assert client.post("/v1/operator/lots", json=feature, headers=as_("op1")).status_code == 201
+    admin = DynsecAdmin(MqttTarget.from_url(dynsec_broker.url("admin", dynsec_broker.admin_password)))
+    admin.run({"command": "createClient", "username": "J1/gw", "password": "left-by-a-failed-issuance"})  # the broker knows it, we do not
     first = client.post("/v1/operator/lots/J1/devices/gw/credentials", headers=as_("op1")).json()
+    stale = Device(dynsec_broker.port, "J1/gw", "left-by-a-failed-issuance")
+    try:
+        assert stale.connack_rc == NOT_AUTHORIZED  # replaced, not kept beside the issued one
+    finally:
+        stale.close()
     assert client.post("/v1/operator/lots/J1/devices/gw/credentials", headers=as_("op1")).status_code == 409  # one at a time
     assert client.delete("/v1/operator/lots/J1/devices/gw/credentials", headers=as_("op1")).status_code == 200
     second = client.post("/v1/operator/lots/J1/devices/gw/credentials", headers=as_("op1")).json()
