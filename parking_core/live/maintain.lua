@@ -1,20 +1,21 @@
 -- Time-driven changes for a group of lots (one hash slot's on Redis Cluster): settle due berth changes
--- (mode "due") or mark silent devices unknown (mode "sweep"). KEYS: per lot, its lot hash, berth hash,
--- due and seen zsets. ARGV: mode, time, layout version, then per lot its id and 1 if it has berth
--- sensors. Returns the ids of lots that changed.
+-- (mode "due") or mark silent devices unknown (mode "sweep"). ARGV: mode, time, layout version, then
+-- per lot its id and 1 if it has berth sensors. KEYS, lot after lot: a sensor lot's lot hash, berth
+-- hash and due (mode "due") or seen (mode "sweep") zset; another lot's lot hash alone.
+-- Returns the ids of lots that changed.
 local mode, t, version = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local nlots = (#ARGV - 3) / 2
--- a lost store loses every lot: the first one tells (apply checks each lot it writes)
-if nlots > 0 and not ready(KEYS[1], version) then return {"LOST"} end
+-- a lost store loses every lot: the first one tells (apply checks the lots it writes the same way)
+if #KEYS > 0 and not ready(KEYS[1], version) then return {"LOST"} end
 local out = {}
 local upto = t
 if mode == "sweep" then upto = "(" .. ARGV[2] end -- silent since before the cutoff, as in memory.py
-for k = 1, nlots do
-  local L, B = KEYS[4 * k - 3], KEYS[4 * k - 2]
+local at_key = 1
+for a = 4, #ARGV, 2 do
+  local L = KEYS[at_key]
   local changed = false
-  if ARGV[3 + 2 * k] == "1" then
-    local zkey = KEYS[4 * k - 1]
-    if mode == "sweep" then zkey = KEYS[4 * k] end
+  if ARGV[a + 1] == "1" then
+    local B, zkey = KEYS[at_key + 1], KEYS[at_key + 2]
+    at_key = at_key + 3
     for _, berth in ipairs(redis.call("ZRANGEBYSCORE", zkey, "-inf", upto, "LIMIT", 0, 20000)) do
       redis.call("ZREM", zkey, berth)
       local rec = redis.call("HGET", B, berth)
@@ -33,13 +34,16 @@ for k = 1, nlots do
         if account(L, before, eff(r.s, r.stale), at) == 1 then changed = true end
       end
     end
-  elseif mode == "sweep" then
-    local v = redis.call("HMGET", L, "known", "seen")
-    if v[1] == "1" and tonumber(v[2]) < t then
-      redis.call("HSET", L, "known", 0)
-      changed = true
+  else
+    at_key = at_key + 1
+    if mode == "sweep" then
+      local v = redis.call("HMGET", L, "known", "seen")
+      if v[1] == "1" and tonumber(v[2]) < t then
+        redis.call("HSET", L, "known", 0)
+        changed = true
+      end
     end
   end
-  if changed then out[#out + 1] = ARGV[2 + 2 * k] end
+  if changed then out[#out + 1] = ARGV[a] end
 end
 return out

@@ -71,6 +71,7 @@ class RedisLiveState(LiveState):
         self._src = {"apply": _script("apply.lua"), "maintain": _script("maintain.lua")}
         self._sha: dict[str, str] = {}
         self._keys: dict[str, _LotKeys] = {}
+        self._plans: dict[tuple, list] = {}  # the ticker's calls for a set of lots, one per mode: lots rarely change
         self._cluster = isinstance(client, RedisCluster)
         self._per_slot = self._cluster if per_slot is None else per_slot  # a cluster needs it; one Redis may
 
@@ -231,18 +232,24 @@ class RedisLiveState(LiveState):
         lots, sensor_lots = pipe.execute()
         if mode == "due":
             lots = sensor_lots  # only berths wait to settle
-        calls = []
-        for ids in self._by_group(sorted(lots)).values():
-            keys = [k for lot_id in ids for k in self.keys_of(lot_id).quad]
-            args = [mode, round(t, 3), LAYOUT]
-            for lot_id in ids:
-                args += (lot_id, 1 if lot_id in sensor_lots else 0)
-            calls.append((keys, args))
-        if not calls:
+        plan = self._plans.get((mode, frozenset(lots), frozenset(sensor_lots)))
+        if plan is None:
+            plan = []
+            z = 2 if mode == "due" else 3  # the due or the seen zset
+            for ids in self._by_group(sorted(lots)).values():
+                keys, args = [], [mode, 0, LAYOUT]
+                for lot_id in ids:
+                    k, sensors = self.keys_of(lot_id), lot_id in sensor_lots
+                    keys += (k.lot, k.lb, k.quad[z]) if sensors else (k.lot,)
+                    args += (lot_id, 1 if sensors else 0)
+                plan.append((keys, args))
+            self._plans = {(mode, frozenset(lots), frozenset(sensor_lots)): plan, **{m: p for m, p in self._plans.items() if m[0] != mode}}
+        if not plan:
             if not self.is_configured():
                 raise LiveStateLost("Redis lost the live state")
             return set()
-        return {lot for out in self._run("maintain", calls) for lot in out}
+        when = round(t, 3)
+        return {lot for out in self._run("maintain", [(keys, [mode, when, *args[2:]]) for keys, args in plan]) for lot in out}
 
     def promote_due(self, now: float) -> set[str]:
         return self._run_maintain("due", now)
