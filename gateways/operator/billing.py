@@ -19,8 +19,8 @@ from gateways.operator.approvals import ApprovalRead, approval_read, approvals_o
 from gateways.operator.paging import PageDep
 from gateways.operator.refund_read import RefundRead, refund_read
 from gateways.operator.permissions import (OperatorPrincipal, check_action, check_read, lot_for_action, lot_for_read,
-                                           operator_for_read,
-                                           readable_lots, require_role, scope_clause)
+                                           log_refusal, operator_for_read,
+                                           readable_lots, require_city, scope_clause)
 from parking_core.audit import record_audit
 from parking_core.errors import Forbidden
 
@@ -293,9 +293,7 @@ def list_passes(p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep
     503: {"model": ErrorBody, "description": "Alipay not configured or unreachable"}})
 def reconciliation(day: date, p: OperatorPrincipal, billing: BillingDep) -> ReconciliationRead:
     """Alipay's bill of that Shanghai day against the payments and refunds recorded here (the city, role finance)."""
-    if p.kind != "city":
-        raise Forbidden("day: Alipay's bill covers every operator; the city reconciles it", field="day", value=day.isoformat())
-    require_role(p, "finance", what="day", value=day.isoformat())
+    require_city(p, "finance", what="day", value=day.isoformat(), why="Alipay's bill covers every operator; the city reconciles it")
     return ReconciliationRead(**billing.reconcile(day).to_dict())
 
 
@@ -306,6 +304,7 @@ def settlement(day: date, p: OperatorPrincipal, billing: BillingDep, platform: P
                operator_id: str | None = Query(None, description="one car-park operator; all you may see when unset")) -> SettlementList:
     """What each operator's car parks took that Shanghai day: payments less refunds, in fen. An operator sees its own."""
     if p.kind == "district":
+        log_refusal(p, 403, "operator_id", operator_id)
         raise Forbidden("operator_id: settlement is per operator; a district reads its car parks' daily figures",
                         field="operator_id", value=operator_id)
     if p.kind == "operator":

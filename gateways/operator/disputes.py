@@ -20,6 +20,7 @@ from gateways.operator.permissions import OperatorPrincipal, Principal, in_scope
 from parking_core.account_models import PlateDispute
 from parking_core.accounts import DisputeNotFound
 from parking_core.audit import record_audit
+from parking_core.db import kept
 from parking_core.errors import Forbidden
 from parking_core.session_models import ParkingSession
 
@@ -106,7 +107,8 @@ def disputes(p: OperatorPrincipal, accounts: AccountsDep, platform: PlatformDep,
 
 
 def _decide(dispute_id: str, p: Principal, accounts, platform, grant: bool, note: str) -> OperatorDisputeRead:  # noqa: ANN001
-    found = next((d for d in accounts.disputes() if d.id == dispute_id), None)
+    with platform.uow() as uow:
+        found = kept(uow.session, uow.session.get(PlateDispute, dispute_id))
     if found is None:
         raise DisputeNotFound(f"no dispute {dispute_id!r}", field="dispute_id", value=dispute_id)
     _, latest = _stays_of(platform, {found.plate}).get(found.plate, (set(), None))

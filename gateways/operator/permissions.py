@@ -24,9 +24,10 @@ from parking_core.errors import ConfigError, Forbidden, LotNotFound, NotFound, P
 from parking_core.lots import LotInfo
 from parking_core.principals import ROLES, Principal, Principals
 
-__all__ = ["Principal", "OperatorPrincipal", "OperatorUser", "current_principal", "readable_operators", "readable_lots",
+__all__ = ["Principal", "OperatorPrincipal", "current_principal", "readable_operators", "readable_lots",
            "lot_for_read", "lot_for_action", "operator_for_read", "operator_for_action", "require_role", "check_read",
-           "check_action", "principals_of", "OperatorKeys", "load_operator_keys"]
+           "check_action", "in_scope", "scope_clause", "require_admin", "require_city", "log_refusal", "env_principal", "principals_of",
+           "OperatorKeys", "load_operator_keys"]
 
 log = logging.getLogger("parking.operators")
 
@@ -113,14 +114,6 @@ def current_principal(request: Request, key: Annotated[str | None, Security(_hea
 OperatorPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_operator(p: OperatorPrincipal) -> str:
-    """The caller's name (kept for code written before principals)."""
-    return p.name
-
-
-OperatorUser = Annotated[str, Depends(require_operator)]
-
-
 def log_refusal(p: Principal, status: int, what: str, value: object) -> None:
     log.warning("operator scope: refused %d to %s %s/%s (%s, %s) on %s %r", status, p.kind, p.org_id, p.name, p.id,
                 p.role, what, value)
@@ -151,6 +144,14 @@ def require_role(p: Principal, role: str, *, what: str, value: object) -> None:
         log_refusal(p, 403, what, value)
         why = "a district reads only" if p.kind == "district" else f"needs role {role} or above, not {p.role}"
         raise Forbidden(f"{what}: {why}", field=what, value=str(value), needed=role)
+
+
+def require_city(p: Principal, role: str, *, what: str, value: object, why: str) -> None:
+    """403 (logged) unless p is the city with this role: for what covers every operator (Alipay's whole bill)."""
+    if p.kind != "city":
+        log_refusal(p, 403, what, value)
+        raise Forbidden(f"{what}: {why}", field=what, value=str(value))
+    require_role(p, role, what=what, value=value)
 
 
 def require_admin(p: Principal, *, what: str, value: object) -> None:
