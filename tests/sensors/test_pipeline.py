@@ -7,9 +7,10 @@ import orjson
 from sqlalchemy import func, select
 
 from parking_core.models import AvailabilityChange, OccupancyEvent
-from tests.factories import berth_msg, counts_msg, heartbeat_msg, passage_msg
+from sensors.topics import Topics
+from tests.factories import PREFIX, berth_msg, counts_msg, heartbeat_msg, passage_msg
 
-PREFIX = "parking/v1"
+TOPICS = Topics(PREFIX)
 
 
 def logged(platform, kind=None):
@@ -21,11 +22,11 @@ def logged(platform, kind=None):
 
 
 def availability_msgs(platform, lot):
-    return [orjson.loads(p) for t, p, r in platform.published if t == f"{PREFIX}/lots/{lot}/availability" and r]
+    return [orjson.loads(p) for t, p, r in platform.published if t == TOPICS.availability(lot) and r]
 
 
 def rejected(platform):
-    return [(t, orjson.loads(p)) for t, p, r in platform.published if "/rejected/" in t]
+    return [(t, orjson.loads(p)) for t, p, r in platform.published if getattr(TOPICS.parse(t), "kind", None) == "rejected"]
 
 
 def test_berth_reports_update_live_state_log_and_retained_availability(make_platform):
