@@ -128,6 +128,15 @@ class Topics:
     def arrears_filter(self, shared_group: str | None = None) -> str:
         return shared(f"{self._lots}+/arrears", shared_group)
 
+    def device_filters_of(self, lot_id: str) -> list[str]:
+        """What a device of this car park may publish (broker ACL patterns): the contract's device topics of its lot."""
+        lot = self._lot(lot_id)
+        return [f"{lot}/berths/+/state", f"{lot}/gates/+/passages", f"{lot}/counts", f"{lot}/devices/+/heartbeat"]
+
+    def replies_of(self, lot_id: str) -> list[str]:
+        """What a device of this car park may read: its lot's arrears (at the gate) and availability (a display)."""
+        return [self.arrears(lot_id), self.availability(lot_id)]
+
     def rejected_filter(self) -> str:
         return f"{self.prefix}/rejected/+"
 

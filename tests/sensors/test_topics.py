@@ -105,3 +105,16 @@ def test_shared_subscription_needs_a_clean_group():
     assert shared("a/b", None) == "a/b"
     with pytest.raises(ValueError, match="shared group"):
         shared("a/b", "g/h")
+
+
+def test_a_car_parks_devices_are_confined_to_its_own_topics():
+    """The broker's ACL for one lot: its device topics match what its devices send, never another lot's."""
+    from paho.mqtt.client import topic_matches_sub
+
+    t = Topics("parking/v1")
+    mine = t.device_filters_of("L1")
+    assert any(topic_matches_sub(f, t.berth_state("L1", "b9")) for f in mine)
+    assert any(topic_matches_sub(f, t.heartbeat("L1", "cam")) for f in mine)
+    assert not any(topic_matches_sub(f, t.berth_state("L2", "b9")) for f in mine)
+    assert not any(topic_matches_sub(f, t.availability("L1")) for f in mine)  # the platform's output, not a device's
+    assert t.replies_of("L1") == ["parking/v1/lots/L1/arrears", "parking/v1/lots/L1/availability"]
