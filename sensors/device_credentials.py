@@ -4,11 +4,13 @@ The broker enforces them, so the platform talks to it through one small interfac
 `DeviceCredentials`: Mosquitto 2's dynamic-security plugin (`DynsecCredentials`) is the real one;
 the embedded amqtt broker cannot change users or topic rules while it runs, so `NotEnforced`
 refuses issuance and says why (the demo runs without per-device credentials; production may not).
-The platform keeps only an argon2 hash of each password; the password is shown once.
+The platform keeps only a SHA-256 of each password (random, 192 bits: a slow hash adds nothing and
+cost a second of CPU per issuance); the password is shown once.
 """
 from __future__ import annotations
 
 import getpass
+import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,7 +18,6 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from argon2 import PasswordHasher
 from pydantic import Field, SecretStr
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,8 +34,6 @@ from parking_core.settings import Settings, load_validated
 from sensors.dynsec import DynsecAdmin, DynsecRefused, acl, refused
 from sensors.mqtt import MqttTarget
 from sensors.topics import check_id
-
-_hasher = PasswordHasher()
 
 
 class DeviceCredentialSettings(BaseSettings):
@@ -66,6 +65,11 @@ class DeviceCredentials(Protocol):
 
     def remove(self, username: str) -> None:
         """Disconnect `username` and refuse it from now on; removing an unknown user is not an error."""
+
+
+def password_digest(password: str) -> str:
+    """What the platform stores of a device's password: enough to tell which one a device holds, never to log in."""
+    return hashlib.sha256(password.encode()).hexdigest()
 
 
 def device_topics(prefix: str, lot_id: str) -> tuple[list[str], list[str]]:
@@ -218,7 +222,7 @@ class DeviceAccess:
             if self._active(s, lot_id, device_id) is not None:
                 raise Conflict(f"device {device_id!r} of car park {lot_id!r} already has a credential: revoke it first",
                                field="device_id", value=device_id)
-            s.add(DeviceCredential(username=username, lot_id=lot_id, device_id=device_id, password_hash=_hasher.hash(password),
+            s.add(DeviceCredential(username=username, lot_id=lot_id, device_id=device_id, password_hash=password_digest(password),
                                    issued_at=now, issued_by=actor.id))
             try:
                 s.flush()
@@ -284,4 +288,4 @@ def device_access(platform: Any) -> DeviceAccess:
 
 
 __all__ = ["BrokerCannotEnforce", "CliActor", "CredentialNotFound", "CredentialRecord", "DeviceAccess", "DeviceCredentialSettings", "DeviceCredentials",
-           "DynsecCredentials", "IssuedCredential", "NotEnforced", "credentials_backend", "device_access", "device_topics"]
+           "DynsecCredentials", "IssuedCredential", "NotEnforced", "credentials_backend", "device_access", "device_topics", "password_digest"]

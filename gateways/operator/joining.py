@@ -127,7 +127,7 @@ def register_device(lot_id: str, p: OperatorPrincipal, platform: PlatformDep, re
     503: {"model": ErrorBody, "description": "the broker did not answer"}})
 async def issue_credential(lot_id: str, device_id: str, p: OperatorPrincipal, platform: PlatformDep) -> IssuedCredential:
     """A new MQTT user for the device, installed in the broker at once; the password is in this answer only
-    (the platform keeps an argon2 hash). `publish`/`subscribe`: the topics the broker lets it use."""
+    (the platform keeps its SHA-256). `publish`/`subscribe`: the topics the broker lets it use."""
     lot_for_action(p, platform, lot_id)
     return await run_in_threadpool(device_access(platform).issue, lot_id, device_id, actor=p)
 
