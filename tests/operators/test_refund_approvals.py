@@ -81,3 +81,6 @@ def test_a_refund_within_the_limit_goes_at_once_and_splitting_does_not_escape_th
     r = _refund(env, "clerk", order.id, 100, "small-2")  # 300 + 100 refunded would pass the limit
     assert r.status_code == 202 and r.json()["status"] == "pending"
     assert env.order(order.id).refunded_fen == 300
+    listed = env.api.get("/v1/operator/refunds", headers=env.keys["clerk"]).json()["refunds"]
+    assert [(r["order_id"], r["amount_fen"], r["status"]) for r in listed] == [(order.id, 300, "succeeded")]
+    assert env.api.get("/v1/operator/refunds", headers=env.keys["other_finance"]).json()["refunds"] == []  # op1's
