@@ -139,6 +139,14 @@ def agreement_query(gw: LocalAlipayGateway, biz: dict[str, Any], common: Mapping
     }
 
 
+def agreement_unsign(gw: LocalAlipayGateway, biz: dict[str, Any], common: Mapping[str, str]) -> dict[str, Any]:
+    """alipay.user.agreement.unsign: the agreement stops (STOP) and dut_user_unsign is notified, as when the driver ends it."""
+    agreement = gw.ledger.find_agreement(agreement_no=biz.get("agreement_no"), external_agreement_no=biz.get("external_agreement_no"))
+    if agreement.status != "STOP":
+        gw.stop_agreement(agreement.agreement_no)
+    return {}
+
+
 def agreement_page_sign(gw: LocalAlipayGateway, biz: dict[str, Any], common: Mapping[str, str]) -> dict[str, Any]:
     """alipay.user.agreement.page.sign is a page the driver visits; visiting it (see app.py) signs and notifies."""
     if biz.get("personal_product_code") != "GENERAL_WITHHOLDING_P":
@@ -173,6 +181,7 @@ METHODS: dict[str, Handler] = {
     "alipay.trade.cancel": trade_cancel,
     "alipay.user.agreement.query": agreement_query,
     "alipay.user.agreement.page.sign": agreement_page_sign,
+    "alipay.user.agreement.unsign": agreement_unsign,
     "alipay.data.dataservice.bill.downloadurl.query": bill_downloadurl_query,
 }
 

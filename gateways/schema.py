@@ -23,6 +23,7 @@ MODEL_MODULES = (
     "billing.reconciliation_models",
     "parking_core.commissioning_models",
     "parking_core.principal_models", "parking_core.audit", "billing.refund_approvals",
+    "parking_core.accounts.deletion",
 )
 
 

@@ -15,8 +15,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # filled by the change that adds these columns and tables
+    # one row per deleted account: when, under its anonymous id (its money records keep that id)
+    op.create_table(
+        "account_deletions",
+        sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id", name="fk_account_deletions_account_id_accounts"),
+                  nullable=False),
+        sa.Column("deleted_at", UTCDateTime(), nullable=False),
+        sa.Column("agreement_unsigned", sa.Boolean(), nullable=False),
+        sa.Column("bindings_removed", sa.Integer(), nullable=False),
+        sa.Column("sessions_removed", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", name="pk_account_deletions"),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("account_deletions")
