@@ -159,7 +159,7 @@ class Device:
         c.on_subscribe = lambda client, userdata, mid, rcs, props: self.suback.extend(rc.value for rc in rcs)
         c.connect("127.0.0.1", port)
         c.loop_start()
-        assert self.connack.wait(5), "no CONNACK"
+        assert self.connack.wait(10), "no CONNACK"
 
     def _on_connect(self, client, userdata, flags, rc, props) -> None:
         self.connack_rc = rc.value
@@ -168,7 +168,7 @@ class Device:
     def publish(self, topic: str, body: dict) -> int:
         """The broker's PUBACK reason code for a QoS 1 publish."""
         info = self.client.publish(topic, orjson.dumps(body), qos=1)
-        wait_for(lambda: info.mid in self.acks, 5, "PUBACK")
+        wait_for(lambda: info.mid in self.acks, 10, "PUBACK")
         return self.acks[info.mid]
 
     def close(self) -> None:
