@@ -25,6 +25,8 @@ from gateways.cli.operators import operators_app  # noqa: E402 - a sub-app of it
 app.add_typer(operators_app, name="operators")
 from gateways.cli.billing_cmds import settlement_app  # noqa: E402 - a sub-app of its own file
 app.add_typer(settlement_app, name="settlement")
+from gateways.cli.privacy import privacy_app  # noqa: E402 - a sub-app of its own file
+app.add_typer(privacy_app, name="privacy")
 console = Console(stderr=True)
 
 

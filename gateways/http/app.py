@@ -21,6 +21,7 @@ from gateways.operator import joining as operator_joining
 from gateways.operator import tariffs as operator_tariffs
 from gateways.http.body_limit import BodyLimitMiddleware
 from gateways.bootstrap import Platform
+from gateways import retention_app
 from gateways.http.caching import CachingMiddleware
 from gateways.http.errors import install_error_handlers
 from gateways.opendata.cors import OpenDataCors
@@ -54,6 +55,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(operator_arrears.router)
     operator_api.include(app)
     operator_reconciliation.include(app)
+    retention_app.install(app)  # the daily retention run (PARKING_RETENTION_HOUR)
     app.include_router(operator_settlement.router)
     operator_joining.include(app)
     app.include_router(guidance.router)

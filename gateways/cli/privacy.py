@@ -1,0 +1,49 @@
+"""`parking privacy retention [--dry-run]`: plates past their retention replaced by their keyed hash, now (the same
+job `parking serve` runs daily at PARKING_RETENTION_HOUR)."""
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from parking_core.errors import ParkingError
+
+privacy_app = typer.Typer(help="Privacy: retention of plates.", no_args_is_help=True)
+out = Console()
+
+
+@privacy_app.command("retention")
+def retention(dry_run: bool = typer.Option(False, "--dry-run", help="count what is due, change nothing")) -> None:
+    """Hash the plates of records past their retention (event log, stays and orders, bindings and disputes), in batches."""
+    from gateways.cli.main import _fail, _offline_platform, _settings
+    from gateways.cli.startup import named_failures
+    from gateways.retention_app import retention_job
+    from parking_core.retention import load_retention_settings
+
+    s = _settings()
+    try:
+        settings = load_retention_settings()
+    except ParkingError as exc:
+        _fail(exc)
+    platform = _offline_platform(s)
+    try:
+        with named_failures(s), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                         TimeElapsedColumn(), console=out, transient=False, disable=dry_run) as bar:
+            platform.check_schema()
+            tasks: dict[str, int] = {}
+
+            def progress(kind: str, done: int, due: int) -> None:
+                if kind not in tasks:
+                    tasks[kind] = bar.add_task(kind, total=due)
+                bar.update(tasks[kind], completed=done, total=max(due, done))
+
+            report = retention_job(platform, settings).run(dry_run=dry_run, progress=progress)
+    except ParkingError as exc:
+        _fail(exc)
+    finally:
+        platform.stop()
+    for kind, due in report.due.items():
+        done = "" if dry_run else f", hashed {report.hashed.get(kind, 0)}"
+        out.print(f"{kind}: {due} due{done}")
+    if dry_run:
+        out.print("dry run: nothing changed")
