@@ -33,7 +33,7 @@ from parking_core.models import Lot
 from parking_core.settings import Settings, load_validated
 from sensors.dynsec import DynsecAdmin, DynsecRefused, acl, refused
 from sensors.mqtt import MqttTarget
-from sensors.topics import check_id
+from sensors.topics import topics_of
 
 
 class DeviceCredentialSettings(BaseSettings):
@@ -75,9 +75,8 @@ def password_digest(password: str) -> str:
 def device_topics(prefix: str, lot_id: str) -> tuple[list[str], list[str]]:
     """(may publish, may subscribe to) for a device of this car park: contract section 2's device
     topics of its own lot, and its lot's replies (arrears at the gate, availability for a display)."""
-    lot = f"{prefix.rstrip('/')}/lots/{check_id(lot_id, 'lot id')}"
-    return ([f"{lot}/berths/+/state", f"{lot}/gates/+/passages", f"{lot}/counts", f"{lot}/devices/+/heartbeat"],
-            [f"{lot}/arrears", f"{lot}/availability"])
+    topics = topics_of(prefix)
+    return topics.device_filters_of(lot_id), topics.replies_of(lot_id)
 
 
 class DynsecCredentials:
