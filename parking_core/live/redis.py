@@ -210,7 +210,7 @@ class RedisLiveState(LiveState):
             ix = places.get(ev.lot_id)
             if ix is None or (berthy and len(ix) == 1):
                 k = self.keys_of(ev.lot_id)
-                ix = places[ev.lot_id] = tuple(keys.setdefault(key, len(keys) + 1) for key in (k.quad if berthy else k.quad[:1]))
+                ix = places[ev.lot_id] = tuple([keys.setdefault(key, len(keys) + 1) for key in (k.quad if berthy else k.quad[:1])])
             ts = round(ev.ts.timestamp(), 3)
             if cls is BerthReported:
                 out.append(["b", ix[0], ix[1], ix[2], ix[3], ev.berth_id, 1 if ev.occupied else 0, ev.seq, ts])
