@@ -8,10 +8,10 @@ import pytest
 
 from gateways.operator.registry_import import import_registry
 from gateways.operator.permissions import OperatorKeys, env_principal, principals_of
-from tests.billing_flow.conftest import alipay_gw, alipay_keys, app_keys, billing_env  # noqa: F401 - fixtures reused
+from tests.billing_flow.conftest import OPERATOR_KEY, alipay_gw, alipay_keys, app_keys, billing_env  # noqa: F401 - fixtures reused
 from tests.factories import city_registry, feature, registry
 
-CITY_KEY = "recon-city-" + "c" * 24
+CITY_KEY = OPERATOR_KEY  # the billing environment signs its drivers' plates off with the city's key
 OP1_KEY = "recon-op1-" + "1" * 24
 OP2_KEY = "recon-op2-" + "2" * 24
 
