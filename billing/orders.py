@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from billing.events import OrderCreated, OrderRepriced
 from billing.models import Order, OrderAudit
-from billing.order_states import OPEN, SETTLED, TRANSITIONS, InvalidTransition, check_transition
+from billing.order_states import (
+    OPEN,
+    SETTLED,
+    TRANSITIONS,
+    InvalidTransition,
+    check_transition,
+)
 from billing.order_tx import OrderNotFound, audit, charging, lock_order, move
 from billing.pricing import Priced, price_stay, set_price
 from billing.tariffs import CompiledTariff

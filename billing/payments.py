@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from billing.alipay.client import AlipayClient, AlipayRefused, trade_precreate
 from billing.alipay.notify import NotificationRejected, verify_notification
-from billing.models import AlipayNotificationRecord, Order, Payment, PaymentAttempt
 from billing.events import OrderLeftUnpaid, PaymentRecorded
+from billing.models import AlipayNotificationRecord, Order, Payment, PaymentAttempt
 from billing.order_states import OPEN
 from billing.order_tx import audit, charging, lock_order, move
 from billing.orders import OrderBook

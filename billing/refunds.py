@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from billing.alipay.client import AlipayClient, AlipayError, AlipayRefused, trade_refund
 from billing.alipay.notify import NotificationRejected
-from billing.models import Order, Payment, Refund
 from billing.events import RefundRecorded
+from billing.models import Order, Payment, Refund
 from billing.order_states import SETTLED
 from billing.order_tx import audit, lock_order, move
 from parking_core.db import UnitOfWork, kept

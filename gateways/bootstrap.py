@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import TYPE_CHECKING
 
 import orjson
@@ -19,19 +19,20 @@ from billing.alipay.client import AlipayClient
 from billing.events import ArrearsFoundAtEntry
 from billing.handlers import billing_handlers
 from billing.service import Billing, BillingSettings, build_billing
-from gateways.citizen.hub import Hub
-from parking_core.availability import Availability, AvailabilityRules
 from billing.tariffs import CompiledTariff
 from billing.tariffs.catalog import load_tariff_catalog
 from billing.tariffs.versions import TariffBook
+from gateways.citizen.hub import Hub
 from gateways.first_use import OnFirstUse
 from gateways.operator.permissions import load_operator_keys
-from parking_core.accounts import Accounts, load_account_settings
-from parking_core.db import UnitOfWork, make_engine
 from gateways.schema import schema_revisions
+from gateways.workers import IngestSupervisor
+from parking_core.accounts import Accounts, load_account_settings
+from parking_core.availability import Availability, AvailabilityRules
+from parking_core.db import UnitOfWork, make_engine
 from parking_core.directory import Directory
-from parking_core.errors import ConfigError
 from parking_core.domain_events import AvailabilityChanged
+from parking_core.errors import ConfigError
 from parking_core.events import DeviceEvent
 from parking_core.live import LiveState, open_live_state
 from parking_core.messagebus import HandlerMap, MessageBus, merge
@@ -44,7 +45,6 @@ from sensors.mqtt import MqttIngest, MqttTarget, Publisher
 from sensors.pipeline import IngestPipeline
 from sensors.topics import Topics
 from sensors.worker_status import WorkerBoard
-from gateways.workers import IngestSupervisor
 
 if TYPE_CHECKING:
     from gateways.citizen.signs import SignBoard
@@ -55,7 +55,7 @@ log = logging.getLogger("parking")
 @dataclass
 class Platform:
     settings: Settings
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     with_ingest: bool = True  # the MQTT ingest, and with it the ticker and the payment worker
     publish_sink: Callable[[str, bytes, bool], None] | None = None  # tests: capture instead of MQTT
     code_sender: CodeSender = field(default_factory=ConsoleSender)  # an SMS provider in production
@@ -156,7 +156,7 @@ class Platform:
             self.stays.apply(uow, events)
             uow.commit()
 
-    def start(self) -> "Platform":
+    def start(self) -> Platform:
         s = self.settings
         self.check_schema()
         was_ready = self.live.is_configured()  # Redis that outlived us is current; memory never is
@@ -245,7 +245,7 @@ class Platform:
         ingest reach this process's handlers (the live stream, signs) too."""
         from sensors.mqtt import connect, make_client
 
-        def on_message(client, userdata, msg) -> None:  # noqa: ANN001
+        def on_message(client, userdata, msg) -> None:
             lot_id = self.topics.parse_availability(msg.topic)
             if not isinstance(lot_id, str):
                 log.warning("ignoring availability on a topic not ours: %s", lot_id.reason)

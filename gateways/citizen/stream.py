@@ -15,12 +15,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from gateways.bootstrap import Platform
-from gateways.http.coords import CoordDep, wgs84_in
-from gateways.http.deps import PlatformDep
 from gateways.citizen.hub import Dropped, Hub, availability_event
 from gateways.citizen.lots_list import current
-from gateways.http.ratelimit import limiter_of
 from gateways.citizen.schemas import ErrorBody
+from gateways.http.coords import CoordDep, wgs84_in
+from gateways.http.deps import PlatformDep
+from gateways.http.ratelimit import limiter_of
 from parking_core.directory import Directory
 from parking_core.errors import InvalidInput, LotNotFound
 

@@ -3,7 +3,7 @@ handlers run once it committed and never after a rollback, and one that fails ne
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -14,7 +14,7 @@ from parking_core.events import PassageReported
 from parking_core.messagebus import HandlerMap, MessageBus
 from parking_core.session_models import ParkingSession
 
-T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
