@@ -15,7 +15,7 @@ def demo_parts(settings: Settings, accounts: AccountSettings, sender: object, no
     """Each stand-in in this configuration, as the sentence a deployer needs to replace it."""
     parts = []
     if isinstance(sender, ConsoleSender):
-        parts.append("sign-in codes would be printed to the console: set PARKING_SMS_WEBHOOK_URL (and PARKING_WEBHOOK_SECRET)")
+        parts.append("sign-in codes would be printed to the console: set PARKING_SMS_PROVIDER=aliyun (with ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, PARKING_SMS_SIGN_NAME, PARKING_SMS_TEMPLATE_CODE) or PARKING_SMS_WEBHOOK_URL (and PARKING_WEBHOOK_SECRET)")
     if isinstance(notifier, ConsoleNotifier):
         parts.append("driver notices would be printed to the console: set PARKING_NOTIFY_WEBHOOK_URL (and PARKING_WEBHOOK_SECRET)")
     if not settings.mqtt_url:
