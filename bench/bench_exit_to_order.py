@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from billing.alipay.client import AlipaySettings, build_client
     from billing.alipay.signing import generate_keypair
+    from billing.agreements import Agreements
     from billing.events import OrderCreated
     from billing.service import BillingSettings
     from gateways.bootstrap import Platform
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             wait_until(lambda: server.started, 30, 0.05)
             console.print(f"signing up {args.cars} drivers with agreements ...")
+            agreements = Agreements(uow=platform.uow, clock=platform.clock, alipay=client)
             with httpx.Client(base_url=alipay_url, timeout=10) as control:
                 for i, plate in enumerate(plates):
                     phone = f"139{i:08d}"
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
                     account = platform.accounts.sign_in(phone, sender.last_code(phone)).account_id
                     platform.accounts.bind_plate(account, plate)
                     control.post("/_control/agreements", json={"external_agreement_no": account}).raise_for_status()
-                    platform.accounts.start_agreement(account)
+                    agreements.start(account)
 
             if args.background:
                 load = subprocess.Popen(
