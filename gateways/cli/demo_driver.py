@@ -10,6 +10,9 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import orjson
 
+from parking_core.notify import mask_phone
+from parking_core.plate_privacy import mask_plate
+
 log = logging.getLogger("parking.demo")
 PHONE = "13800138000"
 PLATE = "苏E·D8888"
@@ -58,13 +61,13 @@ def run_demo_driver(platform, city: dict, base_url: str, say) -> None:  # noqa: 
         if api.get("/v1/me", headers=me).json().get("agreement", {}).get("status") == "active":
             break
         time.sleep(0.1)
-    say(f"demo driver {PHONE}: plate {PLATE} bound, withholding agreement active")
+    say(f"demo driver {mask_phone(PHONE)}: plate {mask_plate(PLATE)} bound, withholding agreement active")  # no full phone or plate in any log
     now = datetime.now(timezone.utc)
     gate = platform.topics.passages(lot, "g1")
     for event_id, direction, at in (("demo-in", "in", now - timedelta(hours=2, minutes=40)), ("demo-out", "out", now)):
         body = {"event_id": f"{event_id}-{int(now.timestamp())}", "direction": direction, "plate": PLATE, "ts": at.isoformat(), "plate_color": "blue"}
         platform._publish(gate, orjson.dumps(body), False)
-    say(f"demo car {PLATE} entered {lot} 2 h 40 min ago and just drove out without stopping")
+    say(f"demo car {mask_plate(PLATE)} entered {lot} 2 h 40 min ago and just drove out without stopping")
     for _ in range(200):
         orders = api.get("/v1/me/orders", headers=me).json().get("orders", [])
         if orders and orders[0]["status"] == "paid":
