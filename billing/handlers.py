@@ -13,8 +13,10 @@ from billing.events import (
     PaymentRecorded,
     RefundRecorded,
 )
+from billing.plate_owner_moves import DebtNotices, PlateDebtsMoved, move_debts
 from parking_core.domain_events import StayCorrected, VehicleEntered, VehicleExited
 from parking_core.messagebus import HandlerMap
+from parking_core.plate_verification_events import PlateOwnerChanged
 
 if TYPE_CHECKING:
     from billing.service import Billing
@@ -26,6 +28,7 @@ def billing_handlers(b: Billing) -> HandlerMap:
             VehicleEntered: [b.arrears_at_entry],      # what the entering plate owes → ArrearsFoundAtEntry
             VehicleExited: [b.orders.create_for],      # the stay's order, priced → OrderCreated
             StayCorrected: [b.orders.recompute_for],   # re-priced, or flagged for a refund → OrderRepriced
+            PlateOwnerChanged: [move_debts],           # the plate's open debts follow its verified owner → PlateDebtsMoved
         },
         after_commit={  # once committed; never after a rollback
             OrderCreated: [b.wake_worker],             # only when the order has a charge to make
@@ -35,5 +38,6 @@ def billing_handlers(b: Billing) -> HandlerMap:
             RefundRecorded: [b.notices.order_refunded],
             OrderFellIntoArrears: [b.notices.order_in_arrears],
             ArrearsFoundAtEntry: [b.notices.arrears_at_entry],
+            PlateDebtsMoved: [DebtNotices(b.notices.notifier).debts_moved],
         },
     )

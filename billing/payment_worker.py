@@ -33,6 +33,7 @@ from billing.order_tx import move, write_lock
 from billing.payments import fail_attempt, lock_attempt, new_attempt, settle, subject_of
 from billing.refunds import Refunds
 from parking_core.accounts import agreement_of
+from parking_core.plate_verification import is_verified_owner
 from parking_core.db import UnitOfWork
 
 log = logging.getLogger("parking.billing.worker")
@@ -61,6 +62,7 @@ class PaymentWorker:
     sweep_every_s: float = 300.0
     threads: int = 4
     batch: int = 100
+    withhold_unverified: bool = False               # charge holders who have not proved the plate is theirs
     _wake: threading.Event = field(default_factory=threading.Event, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -143,8 +145,10 @@ class PaymentWorker:
             for order in list(due):
                 order.next_charge_at = None
                 agreement = agreement_of(db, order.account_id) if order.account_id else None
-                if agreement is None:
-                    order.failure_reason = "no active withholding agreement: pay in the app"
+                unproven = not self.withhold_unverified and order.account_id and not is_verified_owner(db, order.account_id, order.plate)
+                if agreement is None or unproven:
+                    order.failure_reason = ("plate not verified as yours: pay in the app" if agreement and unproven
+                                            else "no active withholding agreement: pay in the app")
                     uow.record(OrderLeftUnpaid(order.id, order.account_id, order.lot_id, order.amount_fen - order.paid_fen,
                                                order.due_at, order.failure_reason, tried=False))
                     continue

@@ -18,6 +18,7 @@ from billing.arrears import ArrearsAtEntry, PlateArrears, arrears_of
 from billing.events import OrderCreated, OrderRepriced
 from billing.models import MonthlyPass
 from billing.notices import DriverNotices
+from billing.verified_notices import OwnerOnlyDetails
 from billing.orders import OrderBook
 from billing.passes import add_pass, passes
 from billing.payment_worker import PaymentWorker
@@ -43,6 +44,7 @@ class BillingSettings(BaseSettings):
     arrears_sweep_s: float = Field(default=300.0, alias="PARKING_ARREARS_SWEEP_S", gt=0)
     threads: int = Field(default=4, alias="PARKING_PAYMENT_THREADS", ge=1, le=64)
     max_tries: int = Field(default=3, alias="PARKING_PAYMENT_MAX_TRIES", ge=1, le=20)
+    withhold_unverified: bool = Field(default=False, alias="PARKING_WITHHOLD_UNVERIFIED")  # docs/accounts.md
 
 
 def load_billing_settings(**overrides: Any) -> BillingSettings:
@@ -104,10 +106,11 @@ def build_billing(*, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime
     refunds = Refunds(uow=uow, clock=clock, alipay=alipay, retry_after=query_after)
     worker = PaymentWorker(uow=uow, clock=clock, alipay=alipay, refunds=refunds, query_after=query_after,
                            max_tries=settings.max_tries, poll_s=settings.poll_s, sweep_every_s=settings.arrears_sweep_s,
-                           threads=settings.threads)
+                           threads=settings.threads, withhold_unverified=settings.withhold_unverified)
     orders = OrderBook(uow=uow, clock=clock, directory=directory, tariffs=tariffs, due=timedelta(days=settings.due_days))
     payments = Payments(uow=uow, clock=clock, orders=orders, alipay=alipay, query_after=query_after)
-    return Billing(settings, orders, payments, refunds, worker, ArrearsAtEntry(clock=clock), DriverNotices(notifier), alipay)
+    return Billing(settings, orders, payments, refunds, worker, ArrearsAtEntry(clock=clock),
+                   DriverNotices(OwnerOnlyDetails(notifier, uow)), alipay)  # unverified holders: amount and day only
 
 
 __all__ = ["Billing", "BillingSettings", "build_billing", "load_billing_settings"]

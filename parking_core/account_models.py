@@ -10,6 +10,8 @@ from parking_core.models import Base
 
 AGREEMENT_STATUSES = ("none", "pending", "active", "cancelled")
 DISPUTE_STATUSES = ("open", "granted", "rejected")
+BINDING_STATUSES = ("unverified", "verified")
+EVIDENCE_STATUSES = ("pending", "approved", "rejected")
 
 
 class Account(Base):
@@ -58,6 +60,11 @@ class PlateBinding(Base):
     bound_at: Mapped[datetime]
     unbound_at: Mapped[datetime | None] = mapped_column(nullable=True)
     unbound_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A new binding is unverified until its holder proves ownership (parking_core/plate_verification.py); rows
+    # from before migration 0010 stay verified, so a deployment keeps charging the drivers it charged.
+    status: Mapped[str] = mapped_column(String(12), default="unverified", server_default="verified")
+    verified_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    verified_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class PlateDispute(Base):
@@ -86,7 +93,29 @@ class PlateDispute(Base):
     resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-__all__ = ["Account", "VerificationCode", "PlateBinding", "PlateDispute", "AGREEMENT_STATUSES", "DISPUTE_STATUSES"]
+class PlateEvidence(Base):
+    """A vehicle licence (行驶证) image or PDF a holder uploaded for one binding; the file is kept outside the web
+    root under its SHA-256, shown only to the operator or city reviewing it."""
+
+    __tablename__ = "plate_evidence"
+    __table_args__ = (Index("ix_plate_evidence_status_created", "status", "created_at"),
+                      Index("ix_plate_evidence_binding", "binding_id"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    binding_id: Mapped[str] = mapped_column(ForeignKey("plate_bindings.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    plate: Mapped[str] = mapped_column(String(16))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+__all__ = ["Account", "VerificationCode", "PlateBinding", "PlateDispute", "PlateEvidence", "AGREEMENT_STATUSES",
+           "BINDING_STATUSES", "DISPUTE_STATUSES", "EVIDENCE_STATUSES"]
 
 
 class SignInSession(Base):

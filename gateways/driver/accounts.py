@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
@@ -62,6 +63,9 @@ class PlateRead(BaseModel):
     plate: str
     color: str | None
     bound_at: datetime
+    status: Literal["unverified", "verified"] = Field(description="unverified until you prove the car is yours "
+                                                      "(POST /v1/me/plates/{plate}/evidence): until then you see what the "
+                                                      "plate owes, not where or when it parked")
 
 
 class PlateList(BaseModel):
@@ -100,7 +104,7 @@ class DisputeList(BaseModel):
 
 
 def _plate(b: PlateBinding) -> PlateRead:
-    return PlateRead(plate=b.plate, color=b.color, bound_at=b.bound_at)
+    return PlateRead(plate=b.plate, color=b.color, bound_at=b.bound_at, status=b.status)
 
 
 def _dispute(d: PlateDispute) -> DisputeRead:

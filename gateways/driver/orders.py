@@ -1,8 +1,11 @@
 """Driver gateway for billing: my stays, my orders, paying one by QR code, my receipts. Only the caller's own
-data: another driver's order is 403, an order that does not exist 404."""
+data: another driver's order is 403, an order that does not exist 404.
+
+Place and time are shown only for plates the caller owns verified (parking_core/plate_verification.py): an order
+of a plate not yet verified shows its amount and day, no car park, no times; its stays are not listed at all."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query
@@ -14,6 +17,8 @@ from gateways.driver.auth import CurrentAccount
 from gateways.http.deps import PlatformDep
 from gateways.callbacks.alipay import BillingDep
 from gateways.citizen.schemas import ErrorBody
+from parking_core.clock import local
+from parking_core.plate_verification import verified_plates
 
 router = APIRouter(prefix="/v1/me", tags=["driver billing"])
 OrderStatus = Literal["unpaid", "paying", "paid", "arrears", "refunded", "partially_refunded", "void"]
@@ -24,8 +29,8 @@ MINE = {**SIGNED_IN, 403: {"model": ErrorBody, "description": "another driver's 
 
 class OrderRead(BaseModel):
     id: str
-    session_id: str
-    lot_id: str
+    session_id: str | None = Field(description="null while the plate is not verified as yours, like every place and time")
+    lot_id: str | None
     lot_name: str | None
     plate: str
     status: OrderStatus
@@ -33,11 +38,13 @@ class OrderRead(BaseModel):
     paid_fen: int
     refunded_fen: int
     owed_fen: int = Field(description="what is still to pay")
+    day: date = Field(description="the day the stay ended (Shanghai)")
+    details_hidden: bool = Field(False, description="true: the plate is not verified as yours, so where and when are not shown")
     tariff_id: str | None
     tariff_version: int | None
-    entered_at: datetime
-    exited_at: datetime
-    due_at: datetime
+    entered_at: datetime | None
+    exited_at: datetime | None
+    due_at: datetime | None
     paid_at: datetime | None
     failure_reason: str | None
 
@@ -103,28 +110,40 @@ def _lot_name(platform, lot_id: str) -> str | None:  # noqa: ANN001
     return lot.name if lot else None
 
 
-def order_read(platform, o: Order) -> OrderRead:  # noqa: ANN001
-    return OrderRead(id=o.id, session_id=o.session_id, lot_id=o.lot_id, lot_name=_lot_name(platform, o.lot_id), plate=o.plate,
-                     status=o.status, amount_fen=o.amount_fen, paid_fen=o.paid_fen, refunded_fen=o.refunded_fen,
-                     owed_fen=max(0, o.amount_fen - o.paid_fen) if o.status not in ("void",) else 0, tariff_id=o.tariff_id,
-                     tariff_version=o.tariff_version, entered_at=o.entered_at, exited_at=o.exited_at, due_at=o.due_at,
-                     paid_at=o.paid_at, failure_reason=o.failure_reason)
+def order_read(platform, o: Order, *, shown: bool = True) -> OrderRead:  # noqa: ANN001
+    owed = max(0, o.amount_fen - o.paid_fen) if o.status not in ("void",) else 0
+    money = dict(id=o.id, plate=o.plate, status=o.status, amount_fen=o.amount_fen, paid_fen=o.paid_fen, refunded_fen=o.refunded_fen,
+                 owed_fen=owed, day=local(o.exited_at).date(), failure_reason=o.failure_reason)
+    if not shown:
+        return OrderRead(**money, details_hidden=True, session_id=None, lot_id=None, lot_name=None, tariff_id=None,
+                         tariff_version=None, entered_at=None, exited_at=None, due_at=None, paid_at=None)
+    return OrderRead(**money, session_id=o.session_id, lot_id=o.lot_id, lot_name=_lot_name(platform, o.lot_id),
+                     tariff_id=o.tariff_id, tariff_version=o.tariff_version, entered_at=o.entered_at, exited_at=o.exited_at,
+                     due_at=o.due_at, paid_at=o.paid_at)
 
 
-def _details(platform, billing, orders: list[Order]) -> list[OrderDetail]:  # noqa: ANN001
+def _verified(platform, account_id: str) -> set[str]:  # noqa: ANN001
+    with platform.uow() as uow:
+        return verified_plates(uow.session, account_id)
+
+
+def _details(platform, billing, orders: list[Order], verified: set[str]) -> list[OrderDetail]:  # noqa: ANN001
     paid: dict[str, list[PaymentRead]] = {}
-    for p in billing.payments.payments_of([o.id for o in orders]):
+    for p in billing.payments.payments_of([o.id for o in orders if o.plate in verified]):
         paid.setdefault(p.order_id, []).append(PaymentRead(out_trade_no=p.out_trade_no, trade_no=p.trade_no,
                                                            amount_fen=p.amount_fen, paid_at=p.paid_at))
-    return [OrderDetail(**order_read(platform, o).model_dump(), lines=[BreakdownLine(**line) for line in o.breakdown],
+    return [OrderDetail(**order_read(platform, o, shown=o.plate in verified).model_dump(),
+                        lines=[BreakdownLine(**line) for line in o.breakdown] if o.plate in verified else [],
                         payments=paid.get(o.id, [])) for o in orders]
 
 
 @router.get("/sessions", response_model=SessionList, responses=SIGNED_IN)
 def my_sessions(account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep,
                 limit: int = Query(50, ge=1, le=200)) -> SessionList:
-    """Stays of the plates you hold (since you bound them) and stays you were billed for, newest first."""
-    rows = billing.orders.sessions_of(account_id, limit=limit)
+    """Stays of the plates you hold (since you bound them) and stays you were billed for, newest first; only for
+    plates verified as yours (an unverified plate's debts are in /v1/me/orders, without place or time)."""
+    verified = _verified(platform, account_id)
+    rows = [(s, o) for s, o in billing.orders.sessions_of(account_id, limit=limit) if s.plate in verified]
     return SessionList(sessions=[SessionRead(
         id=s.id, lot_id=s.lot_id, lot_name=_lot_name(platform, s.lot_id), plate=s.plate, status=s.status,
         entered_at=s.entered_at, exited_at=s.exited_at,
@@ -134,15 +153,18 @@ def my_sessions(account_id: CurrentAccount, billing: BillingDep, platform: Platf
 @router.get("/orders", response_model=OrderList, responses=SIGNED_IN)
 def my_orders(account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep,
               status: OrderStatus | None = Query(None), limit: int = Query(100, ge=1, le=500)) -> OrderList:
-    """Your orders, newest first; unpaid orders of nobody's for plates you hold are listed too (debts follow the plate)."""
-    return OrderList(orders=[order_read(platform, o) for o in billing.orders.of_account(account_id, status=status, limit=limit)])
+    """Your orders, newest first; unpaid orders of nobody's for plates you hold are listed too (debts follow the plate).
+    Orders of a plate not verified as yours show amount and day only."""
+    verified = _verified(platform, account_id)
+    return OrderList(orders=[order_read(platform, o, shown=o.plate in verified)
+                             for o in billing.orders.of_account(account_id, status=status, limit=limit)])
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail, responses=MINE)
 def my_order(order_id: str, account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep) -> OrderDetail:
     with billing.orders.uow() as uow:
         order = kept(uow.session, billing.orders.owned(uow.session, order_id, account_id))
-    return _details(platform, billing, [order])[0]
+    return _details(platform, billing, [order], _verified(platform, account_id))[0]
 
 
 @router.post("/orders/{order_id}/pay", response_model=QrPay, responses={
@@ -161,4 +183,4 @@ def my_receipts(account_id: CurrentAccount, billing: BillingDep, platform: Platf
                 limit: int = Query(100, ge=1, le=500)) -> ReceiptList:
     """Paid orders with the tariff's lines as priced and the payments that settled them."""
     orders = billing.orders.of_account(account_id, status=SETTLED, limit=limit)
-    return ReceiptList(receipts=_details(platform, billing, orders))
+    return ReceiptList(receipts=_details(platform, billing, orders, _verified(platform, account_id)))

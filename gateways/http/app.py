@@ -9,11 +9,13 @@ from gateways.driver import accounts as driver_accounts
 from gateways.driver import account_deletion as driver_account_deletion
 from gateways.driver import agreement as driver_agreement
 from gateways.driver import orders as driver_orders
+from gateways.driver import plate_evidence as driver_plate_evidence
 from gateways.http import health, metrics
 from gateways.opendata import feeds as opendata
 from gateways.operator import arrears as operator_arrears
 from gateways.operator import billing as operator_billing
 from gateways.operator import disputes as operator_disputes
+from gateways.operator import plate_verifications as operator_plate_verifications
 from gateways.operator import api as operator_api
 from gateways.operator import reconciliation as operator_reconciliation
 from gateways.operator import settlement as operator_settlement
@@ -43,6 +45,8 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(driver_agreement.router)
     app.include_router(driver_account_deletion.router)
     app.include_router(operator_disputes.router)
+    app.include_router(driver_plate_evidence.router)
+    app.include_router(operator_plate_verifications.router)
     app.include_router(lots_list.router)
     stream.include(app)
     pages.mount(app)

@@ -1,5 +1,5 @@
 """Claims to a plate another account holds: the claimant opens one (at most one open per plate), an operator
-grants it (the plate moves, the former holder is told) or rejects it."""
+grants it (the plate moves, verified, with its open debts; the former holder is told) or rejects it."""
 from __future__ import annotations
 
 import uuid
@@ -16,6 +16,7 @@ from parking_core.accounts.records import account_row
 from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, InvalidInput, NotFound
 from parking_core.notify import Notifier
+from parking_core.plate_verification import mark_verified
 from parking_core.plates import Plate, validate_plate
 
 MAX_REASON, MAX_EVIDENCE = 2_000, 20_000
@@ -87,8 +88,10 @@ class Disputes:
             else:
                 previous = None
             plate = validate_plate(dispute.plate, dispute.color)
-            self._bind(db, dispute.claimant_account_id, plate, now)
+            binding, _ = self._bind(db, dispute.claimant_account_id, plate, now)
             _resolve(dispute, "granted", operator, note, now)
+            # an operator reviewed the claim: the claimant is the verified owner, and the plate's debts follow
+            mark_verified(uow, binding, previous=previous, reason=f"dispute {dispute.id} granted", actor=operator, now=now)
             uow.commit()
         data = {"plate": dispute.plate, "dispute_id": dispute.id}
         self.notifier.notify(dispute.claimant_account_id, "dispute_granted", f"plate {dispute.plate} is now bound to you", data)

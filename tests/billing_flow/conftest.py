@@ -85,6 +85,9 @@ class Served:
         self.sock.close()
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64  # what a licence photo starts with (the type is judged by content)
+
+
 @dataclass
 class Driver:
     account_id: str
@@ -109,18 +112,31 @@ class Env:
     def clock(self):
         return self.platform.clock
 
-    def driver(self, plate: str = "苏E12345", *, agreement: bool = True, color: str | None = None) -> Driver:
-        """A signed-in driver holding `plate`, with an active withholding agreement unless told otherwise."""
+    def driver(self, plate: str = "苏E12345", *, agreement: bool = True, color: str | None = None,
+               verified: bool = True) -> Driver:
+        """A signed-in driver holding `plate` (proved theirs unless told otherwise), with an active withholding
+        agreement unless told otherwise."""
         phone = str(next(_phones))
         self.accounts.request_code(phone)
         token = self.accounts.sign_in(phone, self.sender.last_code(phone))
         self.accounts.bind_plate(token.account_id, plate, color)
+        if verified:
+            self.verify({"Authorization": f"Bearer {token.access_token}"}, plate)
         with self.notices._lock:  # the binding's own notice (tests/accounts) is not what billing's tests count
             self.notices.notices[:] = [n for n in self.notices.notices if not (n.account_id == token.account_id and n.kind == "plate_bound")]
         if agreement:
             self.gw.sign_agreement(token.account_id)
             assert self.agreements.start(token.account_id).status == "active"
         return Driver(token.account_id, {"Authorization": f"Bearer {token.access_token}"}, plate)
+
+    def verify(self, headers: dict[str, str], plate: str) -> None:
+        """Prove the plate is the driver's the real way: upload a licence photo, the city approves it."""
+        r = self.api.post(f"/v1/me/plates/{plate}/evidence", headers=headers, files={"file": ("licence.png", PNG, "image/png")})
+        assert r.status_code in (200, 201), r.text
+        r = self.api.post(f"/v1/operator/plate-verifications/{r.json()['id']}/approve", headers={"X-Operator-Key": OPERATOR_KEY})
+        assert r.status_code == 200, r.text
+        with self.notices._lock:  # the verification's own notices are tests/plates_ownership's
+            self.notices.notices[:] = [n for n in self.notices.notices if n.kind not in ("plate_verified", "plate_debts_moved")]
 
     def stay(self, plate: str, *, lot: str = "G1", minutes: int = 150, start: datetime | None = None, color: str | None = None) -> Order:
         """A car enters and leaves through the ingest pipeline; its order."""

@@ -21,6 +21,7 @@ def test_enter_leave_and_see_the_order_paid(billing_env):
     token = api.post("/v1/auth/token", json={"phone": phone, "code": env.sender.last_code(phone)}).json()["access_token"]
     me = {"Authorization": f"Bearer {token}"}
     assert api.post("/v1/me/plates", json={"plate": "苏E·12345", "color": "blue"}, headers=me).status_code == 201
+    env.verify(me, "苏E12345")  # the licence photo, approved (tests/plates_ownership: what an unverified holder sees)
     sign_url = api.post("/v1/me/agreement", headers=me).json()["sign_url"]
     assert httpx.get(sign_url, timeout=10).status_code == 200  # the driver signs on Alipay's page
     env.gw.wait_for(lambda: api.get("/v1/me", headers=me).json()["agreement"]["status"] == "active")

@@ -28,8 +28,8 @@ def test_drivers_see_only_their_own_orders(billing_env):
 
 def test_my_sessions_are_my_plates_stays_since_i_bound_them(billing_env):
     env = billing_env()
-    env.stay("苏E11111", minutes=150, start=env.clock() - timedelta(days=3))  # before anyone held the plate
-    alice = env.driver("苏E11111")
+    before = env.stay("苏E11111", minutes=150, start=env.clock() - timedelta(days=3))  # before anyone held the plate
+    alice = env.driver("苏E11111")  # verified: its unpaid order moved to her (tests/plates_ownership), so she sees it
     env.clock.advance(hours=3)
     closed = env.stay("苏E11111", minutes=150)
     env.platform.pipeline.process([passage_msg("G1", "in1", "open-1", "in", "苏E11111", env.clock() - timedelta(minutes=5))])
@@ -37,7 +37,7 @@ def test_my_sessions_are_my_plates_stays_since_i_bound_them(billing_env):
     env.stay("苏E22222", minutes=150)
     got = env.api.get("/v1/me/sessions", headers=alice.headers).json()["sessions"]
     assert [(s["status"], s["plate"], s["order"] and s["order"]["id"]) for s in got] == [
-        ("open", "苏E11111", None), ("closed", "苏E11111", closed.id)]
+        ("open", "苏E11111", None), ("closed", "苏E11111", closed.id), ("closed", "苏E11111", before.id)]
 
 
 def test_paying_an_unpaid_order_by_qr_code_and_getting_the_receipt(billing_env):
