@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Response, UploadFile
 from pydantic import BaseModel
 
-from gateways.http.errors import ErrorBody
+from gateways.citizen.schemas import ErrorBody
 from gateways.driver.auth import CurrentAccount
 from gateways.http.deps import PlatformDep
 from parking_core.account_models import PlateEvidence

@@ -12,7 +12,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from gateways.http.errors import ErrorBody
+from gateways.citizen.schemas import ErrorBody
 from gateways.driver.plate_evidence import VerificationsDep
 from gateways.http.deps import PlatformDep
 from gateways.operator.disputes import _stays_of, _visible
