@@ -22,6 +22,7 @@ from fastapi.security import APIKeyHeader
 from parking_core.accounts import AccountSettings, persisted_secret
 from parking_core.errors import ConfigError, Forbidden, LotNotFound, NotFound, ParkingError, Unauthorized
 from parking_core.lots import LotInfo
+from parking_core.plate_privacy import mask_plate
 from parking_core.principals import ROLES, Principal, Principals
 
 __all__ = ["Principal", "OperatorPrincipal", "current_principal", "readable_operators", "readable_lots",
@@ -115,6 +116,8 @@ OperatorPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def log_refusal(p: Principal, status: int, what: str, value: object) -> None:
+    if "plate" in what:  # no full plate in any log (docs/SECURITY.md, Privacy)
+        value = mask_plate(str(value))
     log.warning("operator scope: refused %d to %s %s/%s (%s, %s) on %s %r", status, p.kind, p.org_id, p.name, p.id,
                 p.role, what, value)
 
