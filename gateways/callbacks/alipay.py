@@ -4,31 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from billing.agreements import AGREEMENT_NOTIFY_TYPES
 from billing.alipay.notify import NotificationRejected
-from billing.service import Billing
-from gateways.driver.agreement import AgreementsDep, get_agreements
-from gateways.http.deps import PlatformDep
+from gateways.http.deps import AgreementsDep, PlatformDep, get_agreements
 from parking_core.errors import DependencyUnavailable
 
 log = logging.getLogger("parking.billing")
 router = APIRouter(prefix="/v1/payments/alipay", tags=["alipay"])
 
 
-def get_billing(platform: PlatformDep) -> Billing:
-    billing = getattr(platform, "billing", None)
-    if billing is None:
-        raise DependencyUnavailable("billing is not installed on this platform", field="billing")
-    return billing
-
-
-BillingDep = Annotated[Billing, Depends(get_billing)]
 
 
 @router.post("/notify", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {"example": "success"}}}})
@@ -38,7 +27,7 @@ async def alipay_notify(request: Request, platform: PlatformDep) -> PlainTextRes
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     if form.get("notify_type") in AGREEMENT_NOTIFY_TYPES:
         return await _answer(form, get_agreements(platform).record_notification)
-    return await _answer(form, lambda f: get_billing(platform).payments.record_notification(f))
+    return await _answer(form, platform.billing.payments.record_notification)
 
 
 @router.post("/agreement-notify", response_class=PlainTextResponse,

@@ -12,7 +12,7 @@ from gateways.http.coords import CoordDep, coord_out, wgs84_in
 from gateways.http.deps import PlatformDep
 from gateways.citizen.app_state import made_once
 from gateways.citizen.guidance_schemas import ForecastPoint, GuidanceList, GuidanceLot, HistoryPoint, LotForecast, LotHistory, LotNow
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from parking_core.availability import AvailabilityRules, read_lot_now
 from parking_core.forecast import Forecaster, forecast_lot
 from parking_core.guidance import Option, Trip, candidates, rank

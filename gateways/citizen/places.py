@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from gateways.http.coords import CoordDep, coord_out
 from gateways.citizen.app_state import made_once
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from parking_core.coords import convert
 from parking_core.errors import DependencyUnavailable
 from parking_core.places import PlaceFinder, place_finder

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from gateways.http.errors import ErrorBody  # noqa: F401 (re-exported for the citizen routers)
+
 Status = Literal["spacesAvailable", "almostFull", "full", "closed", "unknown"]
 
 
@@ -51,8 +53,3 @@ class BerthList(BaseModel):
     berths: list[BerthRead]
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
-    value: str | int | float | bool | None = None

@@ -17,7 +17,7 @@ from starlette.background import BackgroundTask
 from gateways.bootstrap import Platform
 from gateways.citizen.hub import Dropped, Hub, availability_event
 from gateways.citizen.lots_list import current
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.http.coords import CoordDep, wgs84_in
 from gateways.http.deps import PlatformDep
 from gateways.http.ratelimit import limiter_of

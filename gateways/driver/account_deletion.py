@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from billing.account_deletion import AccountDeleter
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.driver.auth import CurrentAccount
 from gateways.http.deps import PlatformDep
 from parking_core.retention import load_retention_settings, plate_hash_key

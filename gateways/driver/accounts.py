@@ -11,7 +11,7 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.driver.agreement import AgreementRead
 from gateways.driver.auth import AccountsDep, CurrentAccount
 from parking_core.account_models import PlateBinding, PlateDispute

@@ -2,26 +2,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from billing.agreements import Agreements
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.driver.auth import CurrentAccount
-from gateways.http.deps import PlatformDep
+from gateways.http.deps import AgreementsDep
 
 router = APIRouter(prefix="/v1", tags=["driver accounts"])
 SIGNED_IN = {401: {"model": ErrorBody, "description": "no valid Bearer token"}}
-
-
-def get_agreements(platform: PlatformDep) -> Agreements:
-    """Billing's agreements over the platform's database and its Alipay client (None: not configured, 503)."""
-    return Agreements(uow=platform.uow, clock=platform.clock, alipay=platform.alipay)
-
-
-AgreementsDep = Annotated[Agreements, Depends(get_agreements)]
 
 
 class AgreementRead(BaseModel):

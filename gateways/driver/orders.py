@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 
 from billing.models import Order
 from billing.orders import SETTLED, kept
+from gateways.http.deps import BillingDep
+from gateways.http.errors import ErrorBody
 from gateways.driver.auth import CurrentAccount
 from gateways.http.deps import PlatformDep
-from gateways.callbacks.alipay import BillingDep
-from gateways.citizen.schemas import ErrorBody
 from parking_core.clock import local
 from parking_core.plate_verification import verified_plates
 

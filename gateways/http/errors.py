@@ -4,8 +4,18 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from parking_core.errors import ParkingError
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of every audience, as `install_error_handlers` renders it."""
+
+    code: str
+    message: str
+    field: str | None = None
+    value: str | int | float | bool | None = None
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from billing.refund_approvals import ApprovalNotFound, RefundApproval, RefundApprovals
-from gateways.callbacks.alipay import BillingDep
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.deps import BillingDep
+from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
 from gateways.operator.paging import PageDep
 from gateways.operator.refund_read import RefundRead, refund_read

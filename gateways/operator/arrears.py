@@ -8,8 +8,8 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gateways.callbacks.alipay import BillingDep
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.deps import BillingDep
+from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
 from gateways.operator.permissions import OperatorPrincipal, in_scope
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
 from gateways.operator.paging import MAX_LIMIT
 from gateways.operator.permissions import OperatorPrincipal, readable_operators

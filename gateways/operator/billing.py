@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from billing.models import MonthlyPass, Order
 from billing.orders import OrderNotFound
-from gateways.callbacks.alipay import BillingDep
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.deps import BillingDep
+from gateways.http.errors import ErrorBody
 from gateways.driver.orders import BreakdownLine, OrderRead, OrderStatus, PaymentRead, order_read
 from gateways.http.deps import PlatformDep
 from gateways.operator.approvals import ApprovalRead, approval_read, approvals_of

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.driver.auth import AccountsDep
 from gateways.http.deps import PlatformDep
 from gateways.operator.paging import PageDep

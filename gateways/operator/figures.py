@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.models import Order, Payment, Refund
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
 from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, lot_for_read, readable_lots

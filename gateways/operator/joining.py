@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
 from gateways.operator.commissioning_watch import CommissioningWatch
 from gateways.operator.joining_schemas import (

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from billing.models import Order, Refund
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
 from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, scope_clause

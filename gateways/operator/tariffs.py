@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.tariffs import compile_tariff, compute_fee, load_tariff
 from billing.tariffs.versions import TariffBook
-from gateways.citizen.schemas import ErrorBody
+from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
 from gateways.operator.permissions import OperatorPrincipal, Principal, log_refusal, require_role
 from parking_core.audit import record_audit
