@@ -36,8 +36,9 @@ class StaysOrdersPart:
     def due(self, db: Session, cutoff: datetime) -> int:
         return db.scalar(select(func.count()).select_from(ParkingSession).where(self._where(cutoff))) or 0
 
-    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int) -> int:
-        stays = list(db.scalars(select(ParkingSession).where(self._where(cutoff)).order_by(ParkingSession.id)
+    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int, after: Any) -> tuple[int, Any]:
+        q = select(ParkingSession).where(self._where(cutoff))
+        stays = list(db.scalars((q if after is None else q.where(ParkingSession.id > after)).order_by(ParkingSession.id)
                                 .limit(limit).with_for_update(skip_locked=True)))
         for stay in stays:
             stay.plate = plate_hash(key, stay.plate)
@@ -47,7 +48,7 @@ class StaysOrdersPart:
                 line.old = plate_hash(key, line.old) if line.old else line.old
                 line.new = plate_hash(key, line.new) if line.new else line.new
             db.execute(update(Order).where(Order.session_id == stay.id).values(plate=stay.plate))
-        return len(stays)
+        return len(stays), stays[-1].id if stays else after
 
 
 def retention_parts() -> list[RetentionPart]:

@@ -72,14 +72,15 @@ def plate_hash_key(settings: RetentionSettings, data_dir: Path) -> bytes:
 
 
 class RetentionPart(Protocol):
-    """One kind of record: how many rows are due before `cutoff`, and hash up to `limit` of them (how many done)."""
+    """One kind of record: how many rows are due before `cutoff`; hash up to `limit` of them after the key `after`
+    (None: from the start), returning how many and the last key, so a run never reads a row twice."""
 
     kind: str
     setting: str  # the days setting that gives its cutoff
 
     def due(self, db: Session, cutoff: datetime) -> int: ...
 
-    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int) -> int: ...
+    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int, after: Any) -> tuple[int, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -117,14 +118,13 @@ class EventLogPart:
     def due(self, db: Session, cutoff: datetime) -> int:
         return db.scalar(select(func.count()).select_from(OccupancyEvent).where(self._where(cutoff))) or 0
 
-    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int) -> int:
-        rows = db.execute(select(OccupancyEvent.id, OccupancyEvent.data).where(self._where(cutoff))
-                          .order_by(OccupancyEvent.id).limit(limit)).all()
-        for row in rows:
-            data = dict(row.data)
-            data["plate"] = plate_hash(key, data["plate"])
-            db.execute(update(OccupancyEvent).where(OccupancyEvent.id == row.id).values(data=data))
-        return len(rows)
+    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int, after: Any) -> tuple[int, Any]:
+        q = select(OccupancyEvent.id, OccupancyEvent.data).where(self._where(cutoff))
+        rows = db.execute((q if after is None else q.where(OccupancyEvent.id > after)).order_by(OccupancyEvent.id).limit(limit)).all()
+        if rows:
+            db.execute(update(OccupancyEvent), [{"id": r.id, "data": {**r.data, "plate": plate_hash(key, r.data["plate"])}}
+                                                for r in rows])
+        return len(rows), rows[-1].id if rows else after
 
 
 class PlateHistoryPart:
@@ -143,13 +143,13 @@ class PlateHistoryPart:
         return ((db.scalar(select(func.count()).select_from(PlateBinding).where(self._bindings(cutoff))) or 0)
                 + (db.scalar(select(func.count()).select_from(PlateDispute).where(self._disputes(cutoff))) or 0))
 
-    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int) -> int:
-        done = 0
+    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int, after: Any) -> tuple[int, Any]:
+        done = 0  # what is hashed leaves the selection, so each batch starts from the top
         for row in db.scalars(select(PlateBinding).where(self._bindings(cutoff)).order_by(PlateBinding.id).limit(limit)):
             row.plate, done = plate_hash(key, row.plate), done + 1
         for row in db.scalars(select(PlateDispute).where(self._disputes(cutoff)).order_by(PlateDispute.id).limit(limit - done)):
             row.plate, row.evidence, done = plate_hash(key, row.plate), "", done + 1
-        return done
+        return done, None
 
 
 @dataclass
@@ -172,10 +172,10 @@ class RetentionJob:
             cutoff = now - timedelta(days=getattr(self.settings, part.setting))
             with self.uow() as uow:
                 due = report.due[part.kind] = part.due(uow.session, cutoff)
-            done = 0
+            done, after = 0, None
             while not dry_run and done < due:
                 with self.uow() as uow:
-                    n = part.hash_batch(uow.session, cutoff, key, self.settings.batch)
+                    n, after = part.hash_batch(uow.session, cutoff, key, self.settings.batch, after)
                     uow.commit()
                 if n == 0:
                     break
