@@ -19,6 +19,13 @@ class EvidenceTooLarge(ParkingError):
     http_status = 413
 
 
+class EvidenceGone(ParkingError):
+    """The row is there, the file is not (removed, or changed on disk): nothing is served."""
+
+    code = "evidence_gone"
+    http_status = 410
+
+
 @dataclass(frozen=True)
 class StoredFile:
     content_type: str
@@ -58,10 +65,14 @@ def path_of(folder: Path, digest: str) -> Path:
 
 def load(folder: Path, digest: str) -> bytes:
     """The file's bytes, checked against its hash (a file changed on disk is refused, not served)."""
-    content = path_of(folder, digest).read_bytes()
+    try:
+        content = path_of(folder, digest).read_bytes()
+    except FileNotFoundError:
+        raise EvidenceGone(f"evidence file {digest[:12]}… is missing from the evidence folder", field="evidence",
+                           value=digest[:12]) from None
     if hashlib.sha256(content).hexdigest() != digest:
-        raise ParkingError(f"evidence file {digest[:12]}… does not match its hash", field="evidence", value=digest[:12])
+        raise EvidenceGone(f"evidence file {digest[:12]}… does not match its hash", field="evidence", value=digest[:12])
     return content
 
 
-__all__ = ["EvidenceTooLarge", "StoredFile", "load", "path_of", "sniff", "store"]
+__all__ = ["EvidenceGone", "EvidenceTooLarge", "StoredFile", "load", "path_of", "sniff", "store"]

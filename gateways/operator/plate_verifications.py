@@ -6,14 +6,13 @@ decides all, also for plates never seen parking. Anything outside the caller's s
 that it exists. Each decision is audited in the transaction that makes it."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from gateways.citizen.schemas import ErrorBody
-from gateways.driver.plate_evidence import VerificationsDep
+from gateways.driver.plate_evidence import EvidenceRead, VerificationsDep, evidence_read
 from gateways.http.deps import PlatformDep
 from gateways.operator.disputes import _stays_of, _visible
 from gateways.operator.paging import PageDep
@@ -29,18 +28,9 @@ ERRORS = {401: {"model": ErrorBody, "description": "no valid X-Operator-Key"},
 PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 
 
-class OperatorEvidenceRead(BaseModel):
-    id: str
-    plate: str
+class OperatorEvidenceRead(EvidenceRead):
     account_id: str
-    status: Literal["pending", "approved", "rejected"]
-    content_type: str
-    size: int
-    sha256: str
-    created_at: datetime
-    decided_at: datetime | None
     decided_by: str | None
-    note: str | None
     file: str = Field(description="GET this path for the uploaded file (reviewers only)")
 
 
@@ -54,9 +44,8 @@ class Decision(BaseModel):
 
 
 def _read(e: PlateEvidence) -> OperatorEvidenceRead:
-    return OperatorEvidenceRead(id=e.id, plate=e.plate, account_id=e.account_id, status=e.status, content_type=e.content_type,
-                                size=e.size, sha256=e.sha256, created_at=e.created_at, decided_at=e.decided_at,
-                                decided_by=e.decided_by, note=e.note, file=f"/v1/operator/plate-verifications/{e.id}/file")
+    return OperatorEvidenceRead(**evidence_read(e).model_dump(), account_id=e.account_id, decided_by=e.decided_by,
+                                file=f"/v1/operator/plate-verifications/{e.id}/file")
 
 
 def _lots(platform, plate: str) -> set[str]:  # noqa: ANN001
@@ -84,7 +73,8 @@ def queue(p: OperatorPrincipal, platform: PlatformDep, verifications: Verificati
 
 
 @router.get("/plate-verifications/{verification_id}/file", response_class=Response, responses={
-    **ERRORS, 200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}}, "description": "the uploaded file"}})
+    **ERRORS, 200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}}, "description": "the uploaded file"},
+    410: {"model": ErrorBody, "description": "the file is gone or changed on disk: not served"}})
 def evidence_file(verification_id: str, p: OperatorPrincipal, platform: PlatformDep, verifications: VerificationsDep) -> Response:
     """The uploaded vehicle licence, as sent; never cached, never rendered as anything but its checked type."""
     found = _visible_one(p, platform, verifications, verification_id)

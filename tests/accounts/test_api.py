@@ -47,14 +47,15 @@ def test_plates_bind_list_and_unbind(accounts_api):
     _, env, client = accounts_api()
     me = sign_in(client, env)
     r = client.post("/v1/me/plates", json={"plate": "苏e·12345", "color": "blue"}, headers=me)
-    assert r.status_code == 201 and r.json() == {"plate": "苏E12345", "color": "blue", "bound_at": "2026-11-23T02:00:00Z"}
+    assert r.status_code == 201 and r.json() == {"plate": "苏E12345", "color": "blue", "bound_at": "2026-11-23T02:00:00Z",
+                                                 "status": "unverified"}
     assert client.post("/v1/me/plates", json={"plate": "苏E 12345"}, headers=me).status_code == 200
     r = client.post("/v1/me/plates", json={"plate": "苏E1234"}, headers=me)
     assert r.status_code == 422 and r.json()["field"] == "plate" and "7 (8 for new-energy)" in r.json()["message"]
     r = client.post("/v1/me/plates", json={"plate": "苏E12345", "color": "pink"}, headers=me)
     assert r.status_code == 422 and r.json()["field"] == "plate_color"
     assert client.get("/v1/me/plates", headers=me).json() == {
-        "plates": [{"plate": "苏E12345", "color": "blue", "bound_at": "2026-11-23T02:00:00Z"}], "max_plates": 3}
+        "plates": [{"plate": "苏E12345", "color": "blue", "bound_at": "2026-11-23T02:00:00Z", "status": "unverified"}], "max_plates": 3}
     assert client.delete("/v1/me/plates/苏e-12345", headers=me).status_code == 204
     assert client.get("/v1/me/plates", headers=me).json()["plates"] == []
     assert client.delete("/v1/me/plates/苏E12345", headers=me).status_code == 404

@@ -2,22 +2,14 @@
 keep charging who they charged), and its downgrade removes what it added."""
 from __future__ import annotations
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from gateways.schema import alembic_config, import_all_models, upgrade
 from parking_core.models import Base
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'm.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    e = create_engine(url)
-    yield e
-    e.dispose()
+from tests.operators.test_migration import engine  # noqa: F401  (a fresh SQLite file and PostgreSQL database)
 
 
 def _downgrade(engine, to: str) -> None:  # noqa: ANN001

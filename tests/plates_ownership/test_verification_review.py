@@ -59,6 +59,9 @@ def test_the_operator_where_the_plate_parked_approves_others_are_refused_and_it_
     got = ops.get("op2", f"/v1/operator/plate-verifications/{vid}/file")
     assert (got.status_code, got.content, got.headers["content-type"]) == (200, PDF, "application/pdf")
     assert "no-store" in got.headers["cache-control"]
+    stored.write_bytes(PDF + b"changed on disk")
+    assert ops.get("op2", f"/v1/operator/plate-verifications/{vid}/file").json()["code"] == "evidence_gone"
+    stored.write_bytes(PDF)
 
     assert ops.post("op1", f"/v1/operator/plate-verifications/{vid}/approve").status_code == 404
     assert ops.post("gusu", f"/v1/operator/plate-verifications/{vid}/approve").status_code == 403
