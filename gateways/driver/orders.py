@@ -1,10 +1,12 @@
 """Driver gateway for billing: my stays, my orders, paying one by QR code, my receipts. Only the caller's own
-data: another driver's order is 403, an order that does not exist 404.
+data: another driver's order answers 404, as an order that does not exist (nothing tells a driver what exists).
 
 Place and time are shown only for plates the caller owns verified (parking_core/plate_verification.py): an order
 of a plate not yet verified shows its amount and day, no car park, no times; its stays are not listed at all."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Literal
 
@@ -12,19 +14,28 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from billing.models import Order
-from billing.orders import SETTLED, kept
+from billing.orders import SETTLED, OrderNotFound, kept
 from gateways.http.deps import BillingDep
 from gateways.http.errors import ErrorBody
 from gateways.driver.auth import CurrentAccount
 from gateways.http.deps import PlatformDep
 from parking_core.clock import local
+from parking_core.errors import Forbidden
 from parking_core.plate_verification import verified_plates
 
 router = APIRouter(prefix="/v1/me", tags=["driver billing"])
 OrderStatus = Literal["unpaid", "paying", "paid", "arrears", "refunded", "partially_refunded", "void"]
 SIGNED_IN = {401: {"model": ErrorBody, "description": "no valid Bearer token"}}
-MINE = {**SIGNED_IN, 403: {"model": ErrorBody, "description": "another driver's order"},
-        404: {"model": ErrorBody, "description": "no such order"}}
+MINE = {**SIGNED_IN, 404: {"model": ErrorBody, "description": "no such order of yours"}}
+
+
+@contextmanager
+def _only_mine(order_id: str) -> Iterator[None]:
+    """Another driver's order is 404 like a missing one (issue 12 §8), not the 403 that confirms it exists."""
+    try:
+        yield
+    except Forbidden:
+        raise OrderNotFound(f"no order {order_id!r}", field="order_id", value=order_id) from None
 
 
 class OrderRead(BaseModel):
@@ -162,7 +173,7 @@ def my_orders(account_id: CurrentAccount, billing: BillingDep, platform: Platfor
 
 @router.get("/orders/{order_id}", response_model=OrderDetail, responses=MINE)
 def my_order(order_id: str, account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep) -> OrderDetail:
-    with billing.orders.uow() as uow:
+    with billing.orders.uow() as uow, _only_mine(order_id):
         order = kept(uow.session, billing.orders.owned(uow.session, order_id, account_id))
     return _details(platform, billing, [order], _verified(platform, account_id))[0]
 
@@ -174,7 +185,8 @@ def pay_order(order_id: str, account_id: CurrentAccount, billing: BillingDep) ->
     """A QR code to pay an unpaid order with Alipay. The order is `paying` while the code awaits the scan (asking
     again returns the same code), `paid` when Alipay's notification arrives, and `unpaid` again when Alipay closes
     the trade or the code lapses unscanned (2 hours)."""
-    qr = billing.payments.pay_by_qr(account_id, order_id)
+    with _only_mine(order_id):
+        qr = billing.payments.pay_by_qr(account_id, order_id)
     return QrPay(order_id=qr.order_id, out_trade_no=qr.out_trade_no, qr_code=qr.qr_code, amount_fen=qr.amount_fen)
 
 
