@@ -27,14 +27,14 @@ from billing.alipay.client import (
     trade_query,
 )
 from billing.arrears import sweep_overdue
-from billing.models import Order, PaymentAttempt
 from billing.events import OrderLeftUnpaid
+from billing.models import Order, PaymentAttempt
 from billing.order_tx import move, write_lock
 from billing.payments import fail_attempt, lock_attempt, new_attempt, settle, subject_of
 from billing.refunds import Refunds
 from parking_core.accounts import agreement_of
-from parking_core.plate_verification import is_verified_owner
 from parking_core.db import UnitOfWork
+from parking_core.plate_verification import is_verified_owner
 
 log = logging.getLogger("parking.billing.worker")
 

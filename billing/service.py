@@ -18,7 +18,6 @@ from billing.arrears import ArrearsAtEntry, PlateArrears, arrears_of
 from billing.events import OrderCreated, OrderRepriced
 from billing.models import MonthlyPass
 from billing.notices import DriverNotices
-from billing.verified_notices import OwnerOnlyDetails
 from billing.orders import OrderBook
 from billing.passes import add_pass, passes
 from billing.payment_worker import PaymentWorker
@@ -26,6 +25,7 @@ from billing.payments import Payments
 from billing.reconcile import Reconciliation, Settlement, reconcile, settlement
 from billing.refunds import Refunds
 from billing.tariffs import CompiledTariff
+from billing.verified_notices import OwnerOnlyDetails
 from parking_core.db import UnitOfWork, kept
 from parking_core.directory import Directory
 from parking_core.errors import DependencyUnavailable

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.billing_flow.conftest import alipay_gw, alipay_keys, app_keys, billing_env  # noqa: F401  (fixtures)
-from tests.billing_flow.conftest import PNG
+from tests.billing_flow.conftest import PNG, alipay_gw, alipay_keys, app_keys, billing_env  # noqa: F401  (fixtures)
 from tests.operators.conftest import Ops, standard_keys
 
 

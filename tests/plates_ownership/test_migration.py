@@ -12,14 +12,14 @@ from parking_core.models import Base
 from tests.operators.test_migration import engine  # noqa: F401  (a fresh SQLite file and PostgreSQL database)
 
 
-def _downgrade(engine, to: str) -> None:  # noqa: ANN001
+def _downgrade(engine, to: str) -> None:  # noqa: ANN001, F811
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, to)
 
 
-def test_0010_keeps_old_bindings_verified_matches_the_models_and_downgrades(engine):
+def test_0010_keeps_old_bindings_verified_matches_the_models_and_downgrades(engine):  # noqa: F811
     upgrade(engine, "0009")
     with engine.begin() as c:
         c.execute(text("INSERT INTO accounts (id, phone, created_at, agreement_status) VALUES ('a1', '13900000000', "
