@@ -18,7 +18,7 @@ from billing.alipay.sdk import AlipayClient
 from billing.models import Order
 from billing.retention import OWING
 from parking_core.account_models import PlateBinding
-from parking_core.accounts.deletion import confirm_with_refresh, erase_personal, is_deleted
+from parking_core.accounts.deletion import AccountDeletion, confirm_with_refresh, erase_personal, is_deleted
 from parking_core.accounts.records import account_row
 from parking_core.audit import record_audit
 from parking_core.db import UnitOfWork
@@ -29,15 +29,6 @@ log = logging.getLogger("parking.accounts")
 
 class StillOwes(Conflict):
     code = "account_owes"
-
-
-@dataclass(frozen=True)
-class Deleted:
-    account_id: str
-    deleted_at: datetime
-    agreement_unsigned: bool
-    bindings_removed: int
-    sessions_removed: int
 
 
 @dataclass(frozen=True)
@@ -63,7 +54,7 @@ class AccountDeleter:
     alipay: AlipayClient | None
     plate_key: Callable[[], bytes]
 
-    def delete(self, account_id: str, *, refresh_token: str) -> Deleted:
+    def delete(self, account_id: str, *, refresh_token: str) -> AccountDeletion:
         """Delete the account whose current refresh token confirms it."""
         with self.uow() as uow:
             db = uow.session
@@ -84,10 +75,11 @@ class AccountDeleter:
             _refuse_if_owing(db, account_id)
             erased = erase_personal(db, account, now=now, key=self.plate_key(), agreement_unsigned=unsigned)
             record_audit(db, actor=DriverActor(id=f"driver:{account_id}"), action="account.deleted", subject=account_id,
-                         operator_id=None, before=None, after={"agreement_unsigned": unsigned, **vars(erased)}, at=now)
+                         operator_id=None, before=None, after={"agreement_unsigned": unsigned, "bindings_removed":
+                         erased.bindings_removed, "sessions_removed": erased.sessions_removed}, at=now)
             uow.commit()
         log.info("account %s deleted (%d bindings, %d sign-ins)", account_id, erased.bindings_removed, erased.sessions_removed)
-        return Deleted(account_id, now, unsigned, erased.bindings_removed, erased.sessions_removed)
+        return erased
 
     def _unsign(self, account_id: str, agreement_no: str) -> None:
         """Alipay must confirm the agreement ended before its reference is erased: otherwise nobody could stop it."""
@@ -109,4 +101,4 @@ def _refuse_if_owing(db: Session, account_id: str) -> None:
                         field="owed_fen", value=fen, orders=orders)
 
 
-__all__ = ["AccountDeleter", "Deleted", "StillOwes", "owed_fen"]
+__all__ = ["AccountDeleter", "StillOwes", "owed_fen"]

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from billing.account_deletion import AccountDeleter
 from gateways.http.errors import ErrorBody
@@ -21,6 +21,7 @@ class DeletionConfirm(BaseModel):
 
 
 class DeletedRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from the account_deletions row
     account_id: str = Field(description="the anonymous id the kept money records (orders, payments, refunds) still carry")
     deleted_at: datetime
     agreement_unsigned: bool = Field(description="the Alipay withholding agreement was unsigned first")
@@ -42,4 +43,4 @@ def delete_me(account_id: CurrentAccount, body: DeletionConfirm,
               deleter: Annotated[AccountDeleter, Depends(get_deleter)]) -> DeletedRead:
     """Delete my account: phone, plates, agreement reference, sign-ins and codes go; orders, payments and refunds stay
     under the anonymous account id, as the law requires. Refused while anything is owed."""
-    return DeletedRead(**vars(deleter.delete(account_id, refresh_token=body.refresh_token)))
+    return DeletedRead.model_validate(deleter.delete(account_id, refresh_token=body.refresh_token))

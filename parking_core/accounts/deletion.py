@@ -3,7 +3,6 @@ the law requires (orders, payments, refunds) are kept. Runs in the caller's tran
 nothing is owed and the withholding agreement is unsigned: billing/account_deletion.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, delete, or_, select, update
@@ -33,12 +32,6 @@ class DisputeOpen(Conflict):
     code = "dispute_open"
 
 
-@dataclass(frozen=True)
-class Erased:
-    bindings_removed: int
-    sessions_removed: int
-
-
 def is_deleted(db: Session, account_id: str) -> bool:
     return db.get(AccountDeletion, account_id) is not None
 
@@ -52,7 +45,7 @@ def confirm_with_refresh(db: Session, account_id: str, refresh_token: str, now: 
                            "confirmation", field="refresh_token")
 
 
-def erase_personal(db: Session, account: Account, *, now: datetime, key: bytes, agreement_unsigned: bool) -> Erased:
+def erase_personal(db: Session, account: Account, *, now: datetime, key: bytes, agreement_unsigned: bool) -> AccountDeletion:
     """Phone, codes, sign-ins, agreement reference and plates out; bindings kept as history under the plate's keyed
     hash (a dispute over that plate still matches). Refused while a dispute involving the account is open."""
     open_dispute = db.scalars(select(PlateDispute.id).where(PlateDispute.status == "open", or_(
@@ -71,9 +64,10 @@ def erase_personal(db: Session, account: Account, *, now: datetime, key: bytes, 
     account.phone = DELETED_PHONE_MARK + account.id[:15]
     account.alipay_user_id = account.agreement_no = account.agreement_signed_at = None
     account.agreement_status = "none"
-    db.add(AccountDeletion(account_id=account.id, deleted_at=now, agreement_unsigned=agreement_unsigned,
-                           bindings_removed=len(bindings), sessions_removed=sessions))
-    return Erased(bindings_removed=len(bindings), sessions_removed=sessions)
+    record = AccountDeletion(account_id=account.id, deleted_at=now, agreement_unsigned=agreement_unsigned,
+                             bindings_removed=len(bindings), sessions_removed=sessions)
+    db.add(record)
+    return record
 
 
-__all__ = ["AccountDeletion", "confirm_with_refresh", "DELETED_PHONE_MARK", "DisputeOpen", "Erased", "erase_personal", "is_deleted"]
+__all__ = ["AccountDeletion", "confirm_with_refresh", "DELETED_PHONE_MARK", "DisputeOpen", "erase_personal", "is_deleted"]
