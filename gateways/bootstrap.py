@@ -9,8 +9,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timezone
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy.orm import sessionmaker
@@ -23,6 +22,7 @@ from billing.tariffs import CompiledTariff
 from billing.tariffs.catalog import load_tariff_catalog
 from billing.tariffs.versions import TariffBook
 from gateways.citizen.hub import Hub
+from gateways.citizen.sign_board import SignBoard
 from gateways.first_use import OnFirstUse
 from gateways.operator.permissions import load_operator_keys
 from gateways.schema import schema_revisions
@@ -45,9 +45,6 @@ from sensors.mqtt import MqttIngest, MqttTarget, Publisher
 from sensors.pipeline import IngestPipeline
 from sensors.topics import Topics
 from sensors.worker_status import WorkerBoard
-
-if TYPE_CHECKING:
-    from gateways.citizen.signs import SignBoard
 
 log = logging.getLogger("parking")
 
@@ -79,7 +76,7 @@ class Platform:
         self.billing: Billing = build_billing(uow=self.uow, clock=self.clock, directory=self.directory, tariffs=self.tariffs,
                                               alipay=self.alipay, notifier=self.notifier, settings=self.billing_settings)
         self.hub = Hub(clock=self.clock)  # the live streams' fan-out (gateways/citizen/stream.py)
-        self.sign_board: SignBoard | None = None  # the HTTP app's guidance signs, once its lifespan loaded them
+        self.sign_board = SignBoard(self)  # the guidance signs: loaded when the platform starts
         self.topics = Topics(s.topic_prefix)
         self.bus = MessageBus(self.handlers())
         account_settings = load_account_settings()
@@ -143,8 +140,7 @@ class Platform:
         self.hub.publish(e.lot_id, e.availability)
 
     def _republish_signs(self, e: AvailabilityChanged) -> None:
-        if self.sign_board is not None:
-            self.sign_board.on_availability(e.lot_id, e.availability)
+        self.sign_board.on_availability(e.lot_id, e.availability)
 
     def _availability_published(self, lot_id: str, a: Availability) -> None:
         """The ingest published a change it committed (or a follower heard one): its after-commit handlers run."""
@@ -161,6 +157,7 @@ class Platform:
         self.check_schema()
         was_ready = self.live.is_configured()  # Redis that outlived us is current; memory never is
         self.reload_directory(configure_live=was_ready)  # otherwise rebuild() configures, under its lock
+        self.sign_board.load_configured()
         if s.mqtt_url:
             self.mqtt_target = MqttTarget.from_url(s.mqtt_url)
         elif self.with_ingest:

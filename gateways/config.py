@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from billing.alipay.settings import AlipaySettings, load_alipay_settings
 from billing.reconciliation_settings import ReconciliationSettings, load_reconciliation_settings
 from billing.service import BillingSettings, load_billing_settings
-from gateways.citizen.signs import SignsSettings, load_signs_settings
+from gateways.citizen.sign_board import SignsSettings, load_signs_settings
 from gateways.http.settings import HttpSettings, load_http_settings
 from gateways.messaging import MessagingSettings, load_messaging_settings
 from gateways.operator.settings import OperatorSettings

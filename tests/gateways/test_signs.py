@@ -8,7 +8,6 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from gateways.http.app import create_app
 from parking_core.errors import ConfigError
 from parking_core.signs import load_signs
 from tests.factories import berth_msg, passage_msg
@@ -89,7 +88,7 @@ def test_signs_are_published_retained_at_start_and_on_change_only(signs_api):
         assert len(_sign_messages(platform)) == 2
         assert len(_sign_messages(platform, "parking/v1/signs/gov-centre-east")) == 1  # C1 did not change
     platform.pipeline.process([berth_msg("S1", "b3", False, 1, now)])
-    assert len(_sign_messages(platform)) == 2  # app shut down: no longer following
+    assert len(_sign_messages(platform)) == 3  # the signs are the platform's: kept current while it runs, with or without the app
 
 
 def _write(tmp_path, doc, name="signs.json"):
@@ -131,7 +130,5 @@ def test_signs_may_be_written_in_yaml(tmp_path):
 
 def test_a_missing_sign_file_stops_start_up_naming_the_setting(api, monkeypatch, tmp_path):
     monkeypatch.setenv("PARKING_SIGNS", str(tmp_path / "missing.json"))
-    platform, _ = api()
     with pytest.raises(ConfigError, match="PARKING_SIGNS=.*missing.json.*cannot read"):
-        with TestClient(create_app(platform)):
-            pass
+        api()  # the platform loads its signs when it starts
