@@ -22,6 +22,7 @@ import zipfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from bench.common import pay_every_order
 from parking_core.clock import SHANGHAI
 
 DAY = date(2026, 11, 23)
@@ -54,13 +55,7 @@ def fill(url: str, n: int) -> None:
                    exited_at, exited_at
             FROM (SELECT i, timestamptz '{start}' + (i * 86399.0 / {n}) * interval '1 second' AS exited_at
                   FROM generate_series(0, {n - 1}) AS i) AS g"""))
-        c.execute(text("""
-            INSERT INTO payment_attempts (order_id, out_trade_no, kind, amount_fen, status, queries, created_at, updated_at)
-            SELECT id, id || '-1', 'withholding', amount_fen, 'paid', 0, exited_at, exited_at FROM orders"""))
-        c.execute(text("""
-            INSERT INTO payments (order_id, attempt_id, out_trade_no, trade_no, amount_fen, paid_at, recorded_at, source)
-            SELECT a.order_id, a.id, a.out_trade_no, 'T' || a.order_id, a.amount_fen, o.exited_at, o.exited_at, 'answer'
-            FROM payment_attempts a JOIN orders o ON o.id = a.order_id"""))
+        pay_every_order(c)
         c.execute(text("ANALYZE"))
     engine.dispose()
 

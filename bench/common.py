@@ -119,8 +119,8 @@ def prepare_database(url: str, lots: Sequence[LotInfo]) -> None:
     """Migrate the schema and import the registry, as `parking db upgrade` and `parking lots import` do."""
     from sqlalchemy.orm import Session
 
-    from parking_core.db import make_engine
     from gateways.schema import upgrade
+    from parking_core.db import make_engine
     from parking_core.registry import save_registry
 
     engine = make_engine(url)
@@ -262,3 +262,16 @@ def _cell(v) -> str:
     if isinstance(v, float):
         return f"{v:.2f}" if abs(v) < 10 else f"{v:,.0f}"
     return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def pay_every_order(conn) -> None:  # noqa: ANN001 - a SQLAlchemy connection in a transaction
+    """One paid withholding attempt and its payment for every order in the database, made by PostgreSQL itself."""
+    from sqlalchemy import text
+
+    conn.execute(text("""
+        INSERT INTO payment_attempts (order_id, out_trade_no, kind, amount_fen, status, queries, created_at, updated_at)
+        SELECT id, id || '-1', 'withholding', amount_fen, 'paid', 0, exited_at, exited_at FROM orders"""))
+    conn.execute(text("""
+        INSERT INTO payments (order_id, attempt_id, out_trade_no, trade_no, amount_fen, paid_at, recorded_at, source)
+        SELECT a.order_id, a.id, a.out_trade_no, 'T' || a.order_id, a.amount_fen, o.exited_at, o.exited_at, 'answer'
+        FROM payment_attempts a JOIN orders o ON o.id = a.order_id"""))
