@@ -4,7 +4,7 @@ Principals: anon (no credentials), A (driver with a verified plate, a stay and a
 nothing), Xstaff / Xfin / Xadmin (operator X = opx, car parks X1 and XS in district dx), Yadmin (operator Y = opy,
 car park Y1 in dy), D (viewer of district dx), city (the city's admin). Path parameters are A's and X's real ids,
 so `B` on A's order is "another driver's data", `Yadmin` on X's order "another operator's", `D` on X's order
-"in my district, read only". A cell that changes something runs on data made for that cell alone (`fresh`), so
+"in my district, read only". A cell that changes something runs on data made for that cell alone (see `Call`), so
 no cell depends on the order the cells run in. Run `MATRIX_PRINT=1 pytest tests/security -s` to print the answers
 as a table (to add a row for a new endpoint: print, judge each cell, paste)."""
 from __future__ import annotations
@@ -28,14 +28,14 @@ RULES = json.loads(open("billing/tariffs/examples/suzhou_offstreet.json", encodi
 
 @dataclass(frozen=True)
 class Call:
-    """How to call one operation: its path parameters, query and body, made fresh for each cell when it changes state."""
+    """How to call one operation. `params` and `json` run for each cell: where the operation changes something they
+    make its target anew (a new order, dispute, key, ...), so every cell acts on data of its own."""
 
     params: Callable[[World], dict] = lambda w: {}
     query: dict | None = None
     json: Callable[[World], Any] | None = None
     files: dict | None = None
     csv: bytes | None = None
-    fresh: bool = False       # params and body are made anew for each cell (the cell changes what it acts on)
     own_driver: bool = False  # A and B are fresh drivers (the cell ends a session, deletes an account, ...)
 
 
@@ -89,15 +89,15 @@ CALLS: dict[str, Call] = {
     "GET /v1/coords": Call(query={"lat": 31.3, "lon": 120.6, "from": "wgs84", "to": "gcj02"}),
     "POST /v1/payments/alipay/notify": Call(),
     "POST /v1/payments/alipay/agreement-notify": Call(),
-    "POST /v1/auth/code": Call(json=lambda w: {"phone": str(13_900_000_000 + next(_n))}, fresh=True),
-    "POST /v1/auth/token": Call(json=lambda w: w.fresh_code(), fresh=True),
-    "POST /v1/auth/refresh": Call(json=lambda w: {"refresh_token": w.fresh_refresh()}, fresh=True),
+    "POST /v1/auth/code": Call(json=lambda w: {"phone": str(13_900_000_000 + next(_n))}),
+    "POST /v1/auth/token": Call(json=lambda w: w.fresh_code()),
+    "POST /v1/auth/refresh": Call(json=lambda w: {"refresh_token": w.fresh_refresh()}),
     "POST /v1/auth/logout": Call(own_driver=True),
     "POST /v1/auth/logout-all": Call(own_driver=True),
     "GET /v1/me": Call(),
     "DELETE /v1/me": Call(json=lambda w: {"refresh_token": w.cell.get("refresh", "nope")}, own_driver=True),
     "GET /v1/me/plates": Call(),
-    "POST /v1/me/plates": Call(json=lambda w: {"plate": f"苏G{next(_n):05d}"}, fresh=True),
+    "POST /v1/me/plates": Call(json=lambda w: {"plate": f"苏G{next(_n):05d}"}),
     "DELETE /v1/me/plates/{plate}": Call(PLATE_A, own_driver=True),
     "POST /v1/me/plates/{plate}/dispute": Call(PLATE_A, json=lambda w: {"reason": "my car", "evidence": "licence"}, own_driver=True),
     "GET /v1/me/disputes": Call(),
@@ -108,27 +108,27 @@ CALLS: dict[str, Call] = {
     "GET /v1/me/sessions": Call(),
     "GET /v1/me/orders": Call(),
     "GET /v1/me/orders/{order_id}": Call(ORDER),
-    "POST /v1/me/orders/{order_id}/pay": Call(FRESH_ORDER, fresh=True),
+    "POST /v1/me/orders/{order_id}/pay": Call(FRESH_ORDER),
     "GET /v1/me/receipts": Call(),
     "GET /v1/operator/disputes": Call(),
-    "POST /v1/operator/disputes/{dispute_id}/grant": Call(_open_dispute, json=lambda w: {}, fresh=True),
-    "POST /v1/operator/disputes/{dispute_id}/reject": Call(_open_dispute, json=lambda w: {}, fresh=True),
+    "POST /v1/operator/disputes/{dispute_id}/grant": Call(_open_dispute, json=lambda w: {}),
+    "POST /v1/operator/disputes/{dispute_id}/reject": Call(_open_dispute, json=lambda w: {}),
     "GET /v1/operator/plate-verifications": Call(),
     "GET /v1/operator/plate-verifications/{verification_id}/file": Call(lambda w: {"verification_id": w.ids["verification"]}),
-    "POST /v1/operator/plate-verifications/{verification_id}/approve": Call(lambda w: {"verification_id": w.pending_verification()}, json=lambda w: {}, fresh=True),
-    "POST /v1/operator/plate-verifications/{verification_id}/reject": Call(lambda w: {"verification_id": w.pending_verification()}, json=lambda w: {"reason": "blurred"}, fresh=True),
+    "POST /v1/operator/plate-verifications/{verification_id}/approve": Call(lambda w: {"verification_id": w.pending_verification()}, json=lambda w: {}),
+    "POST /v1/operator/plate-verifications/{verification_id}/reject": Call(lambda w: {"verification_id": w.pending_verification()}, json=lambda w: {"reason": "blurred"}),
     "GET /v1/operator/orders": Call(),
     "GET /v1/operator/orders/{order_id}": Call(ORDER),
-    "POST /v1/operator/orders/{order_id}/refund": Call(lambda w: {"order_id": w.paid_order()}, json=lambda w: {"amount_fen": 50, "reason": "matrix", "request_id": _n_str("r")}, fresh=True),
-    "POST /v1/operator/orders/{order_id}/void": Call(FRESH_ORDER, json=lambda w: {"reason": "matrix"}, fresh=True),
+    "POST /v1/operator/orders/{order_id}/refund": Call(lambda w: {"order_id": w.paid_order()}, json=lambda w: {"amount_fen": 50, "reason": "matrix", "request_id": _n_str("r")}),
+    "POST /v1/operator/orders/{order_id}/void": Call(FRESH_ORDER, json=lambda w: {"reason": "matrix"}),
     "POST /v1/operator/passes": Call(json=lambda w: {"plate": f"苏H{next(_n):05d}", "lot_id": "X1", "valid_from": "2026-12-01T00:00:00+08:00",
-                                                       "valid_to": "2026-12-31T00:00:00+08:00"}, fresh=True),
+                                                       "valid_to": "2026-12-31T00:00:00+08:00"}),
     "GET /v1/operator/passes": Call(),
     "GET /v1/operator/reconciliation/{day}": Call(lambda w: {"day": DAY}),
     "GET /v1/operator/settlement/{day}": Call(lambda w: {"day": DAY}, query={"operator_id": "opx"}),
     "POST /v1/operator/tariffs/check": Call(json=lambda w: RULES),
     "GET /v1/operator/tariffs": Call(),
-    "POST /v1/operator/tariffs": Call(json=lambda w: {"rules": {**RULES, "id": _n_str("matrix-tariff-"), "version": 1}}, fresh=True),
+    "POST /v1/operator/tariffs": Call(json=lambda w: {"rules": {**RULES, "id": _n_str("matrix-tariff-"), "version": 1}}),
     "GET /v1/operator/tariffs/{tariff_id}/versions": Call(lambda w: {"tariff_id": "suzhou-offstreet"}),
     "GET /v1/operator/tariffs/{tariff_id}/versions/{version}": Call(lambda w: {"tariff_id": "suzhou-offstreet", "version": 1}),
     "GET /v1/operator/tariffs/{tariff_id}/quote": Call(lambda w: {"tariff_id": "suzhou-offstreet"},
@@ -138,29 +138,29 @@ CALLS: dict[str, Call] = {
     "POST /v1/operator/session": Call(json=lambda w: {"username": "x.staff", "password": w.ids["password"]}),
     "DELETE /v1/operator/session": Call(),  # with an API key: nothing to end (keys are revoked), so harmless
     "GET /v1/operator/keys": Call(),
-    "POST /v1/operator/keys": Call(json=lambda w: {"label": "matrix", "role": "viewer", "valid_days": 1}, fresh=True),
-    "POST /v1/operator/keys/{key_id}/revoke": Call(lambda w: {"key_id": w.key_id("opx")}, fresh=True),
+    "POST /v1/operator/keys": Call(json=lambda w: {"label": "matrix", "role": "viewer", "valid_days": 1}),
+    "POST /v1/operator/keys/{key_id}/revoke": Call(lambda w: {"key_id": w.key_id("opx")}),
     "GET /v1/operator/audit": Call(),
     "GET /v1/operator/refund-approvals": Call(),
-    "POST /v1/operator/refund-approvals/{approval_id}/approve": Call(_waiting_approval, json=lambda w: {}, fresh=True),
-    "POST /v1/operator/refund-approvals/{approval_id}/reject": Call(_waiting_approval, json=lambda w: {}, fresh=True),
+    "POST /v1/operator/refund-approvals/{approval_id}/approve": Call(_waiting_approval, json=lambda w: {}),
+    "POST /v1/operator/refund-approvals/{approval_id}/reject": Call(_waiting_approval, json=lambda w: {}),
     "GET /v1/operator/refunds": Call(),
     "GET /v1/operator/lots": Call(),
     "POST /v1/operator/lots": Call(json=lambda w: {"type": "Feature", "geometry": {"type": "Point", "coordinates": [120.61, 31.31]},
                                                    "properties": {"id": _n_str("XN"), "name": "new", "kind": "off_street", "operator": "opx",
                                                                   "district": "dx", "total": 5, "gates": ["in1"],
-                                                                  "devices": [{"id": "cam1", "kind": "gate_camera", "gate": "in1"}]}}, fresh=True),
+                                                                  "devices": [{"id": "cam1", "kind": "gate_camera", "gate": "in1"}]}}),
     "GET /v1/operator/lots/{lot_id}/devices": Call(LOT_X),
-    "POST /v1/operator/lots/{lot_id}/devices": Call(LOT_X, json=lambda w: {"id": _n_str("cam"), "kind": "gate_camera", "gate": "in1"}, fresh=True),
+    "POST /v1/operator/lots/{lot_id}/devices": Call(LOT_X, json=lambda w: {"id": _n_str("cam"), "kind": "gate_camera", "gate": "in1"}),
     "GET /v1/operator/devices": Call(),
     "GET /v1/operator/lots/{lot_id}/occupancy": Call(LOT_X),
     "GET /v1/operator/stays": Call(),
     "GET /v1/operator/long-stays": Call(),
     "GET /v1/operator/stays/{stay_id}": Call(lambda w: {"stay_id": w.ids["stay_a"]}),
     "POST /v1/operator/stays/{stay_id}/correct": Call(lambda w: {"stay_id": w.stay_of(w.new_order())},
-                                                      json=lambda w: {"field": "plate", "value": f"苏J{next(_n):05d}", "reason": "misread"}, fresh=True),
+                                                      json=lambda w: {"field": "plate", "value": f"苏J{next(_n):05d}", "reason": "misread"}),
     "POST /v1/operator/stays/{stay_id}/confirm-entry": Call(lambda w: {"stay_id": w.stay_of(w.new_order())},
-                                                            json=lambda w: {"entered_at": "2026-11-23T08:00:00+08:00", "reason": "camera"}, fresh=True),
+                                                            json=lambda w: {"entered_at": "2026-11-23T08:00:00+08:00", "reason": "camera"}),
     "GET /v1/operator/lots/{lot_id}/figures": Call(LOT_X, query={"day": DAY}),
     "GET /v1/operator/figures": Call(query={"day": DAY}),
     "GET /v1/operator/reconciliation/days/{day}": Call(lambda w: {"day": DAY}),
@@ -168,13 +168,13 @@ CALLS: dict[str, Call] = {
     "GET /v1/operator/reconciliation/days/{day}/cases": Call(lambda w: {"day": DAY}),
     "GET /v1/operator/reconciliation/cases/{case_id}": Call(lambda w: {"case_id": "no-such-case"}),
     "POST /v1/operator/reconciliation/cases/{case_id}/resolve": Call(lambda w: {"case_id": "no-such-case"}, json=lambda w: {"action": "query"}),
-    "PUT /v1/operator/reconciliation/stay-lists/{lot_id}/{day}": Call(lambda w: {"lot_id": "X1", "day": DAY}, csv="direction,plate,time\nin,苏E10000,2026-11-23T08:01:00+08:00\n".encode(), fresh=True),
+    "PUT /v1/operator/reconciliation/stay-lists/{lot_id}/{day}": Call(lambda w: {"lot_id": "X1", "day": DAY}, csv="direction,plate,time\nin,苏E10000,2026-11-23T08:01:00+08:00\n".encode()),
     "GET /v1/operator/reconciliation/stay-lists/{lot_id}/{day}": Call(lambda w: {"lot_id": "X1", "day": DAY}),
     "GET /v1/operator/settlement/statements/{day}": Call(lambda w: {"day": DAY}),
     "GET /v1/operator/settlement/months/{month}": Call(lambda w: {"month": "2026-11"}),
     "GET /v1/operator/lots/{lot_id}/commissioning": Call(LOT_X),
-    "POST /v1/operator/lots/{lot_id}/devices/{device_id}/credentials": Call(lambda w: {"lot_id": "X1", "device_id": w.device()}, fresh=True),
-    "DELETE /v1/operator/lots/{lot_id}/devices/{device_id}/credentials": Call(lambda w: {"lot_id": "X1", "device_id": w.device()}, fresh=True),
+    "POST /v1/operator/lots/{lot_id}/devices/{device_id}/credentials": Call(lambda w: {"lot_id": "X1", "device_id": w.device()}),
+    "DELETE /v1/operator/lots/{lot_id}/devices/{device_id}/credentials": Call(lambda w: {"lot_id": "X1", "device_id": w.device()}),
     "GET /v1/operator/lots/{lot_id}/credentials": Call(LOT_X),
 }
 
@@ -315,12 +315,12 @@ def call(w: World, op: str, who: str) -> int:
     headers = w.headers[who]
     if spec.own_driver and who in ("A", "B"):
         a_headers, plate = w.driver()
-        w.cell = {"plate": plate, "refresh": w.ids["refresh_" + a_headers["Authorization"]]}
+        w.cell = {"plate": plate, "refresh": w.refresh[a_headers["Authorization"]]}
         if who == "A":
             headers = a_headers
         else:
             headers, _ = w.driver(plate=False)
-            w.cell["refresh"] = w.ids["refresh_" + headers["Authorization"]]
+            w.cell["refresh"] = w.refresh[headers["Authorization"]]
     path = template.format(**spec.params(w))
     kw: dict[str, Any] = {"headers": headers, "params": spec.query}
     if spec.json is not None:

@@ -52,6 +52,8 @@ class World:
     served: Served
     headers: dict[str, dict] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
+    refresh: dict[str, str] = field(default_factory=dict)  # Authorization header -> that driver's refresh token
+    cell: dict[str, str] = field(default_factory=dict)     # what the current cell was given (a fresh driver's plate)
 
     def op(self, name: str, *, org_kind: str, org_id: str, role: str) -> dict:
         issued = principals_of(self.platform).issue_key(actor=env_principal("city"), org_kind=org_kind, org_id=org_id,
@@ -71,7 +73,7 @@ class World:
         r = self.api.post("/v1/auth/token", json={"phone": phone, "code": self.sender.last_code(phone)})
         assert r.status_code == 200, r.text
         headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        self.ids.setdefault("refresh_" + headers["Authorization"], r.json()["refresh_token"])
+        self.refresh[headers["Authorization"]] = r.json()["refresh_token"]
         if not plate:
             return headers, None
         number = f"苏E{next(_plates)}"
