@@ -1,4 +1,5 @@
-"""`parking serve --workers N`: ingest workers 1..N-1 as child processes, restarted when they die.
+"""`parking serve --workers N`: ingest workers 1..N-1 as child processes, restarted when they die
+(with `--http-workers` above 1, workers 0..N-1: the HTTP processes then ingest nothing).
 
 A worker's MQTT session is persistent, so while it is down the broker keeps its share of a
 shared subscription for it; restarting it within seconds is what gets those messages applied.
@@ -48,13 +49,14 @@ class Worker:
 class IngestSupervisor:
     """Starts the extra ingest workers and keeps them running; `status()` is what /healthz shows."""
 
-    count: int  # extra workers: ids 1..count
+    count: int  # workers: ids first_id..first_id+count-1
     verbose: bool = False
     poll_s: float = 0.5
+    first_id: int = 1  # 0 when no HTTP process ingests (`serve --http-workers` above 1)
     workers: list[Worker] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.workers = [Worker(id=i) for i in range(1, self.count + 1)]
+        self.workers = [Worker(id=i) for i in range(self.first_id, self.first_id + self.count)]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()

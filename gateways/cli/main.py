@@ -147,6 +147,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="HTTP port"),
     workers: int = typer.Option(1, min=1, max=32, help="ingest processes sharing the MQTT load (more than 1 needs REDIS_URL and MQTT_URL); a worker that dies is restarted"),
+    http_workers: int = typer.Option(1, "--http-workers", min=1, max=64, help="HTTP processes sharing the port (more than 1 needs REDIS_URL and MQTT_URL); the ingest then runs in processes of its own, so neither slows the other"),
     dev: bool = typer.Option(False, "--dev", envvar="PARKING_DEV", help="development mode: allow the demo's stand-ins (console codes and notices, embedded or open broker, generated keys)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -164,6 +165,11 @@ def serve(
                            + " (or start it with --dev, PARKING_DEV=1, for development)", field="--dev"))
     for part in parts:
         console.print(f"[bold yellow]DEVELOPMENT MODE[/] (--dev): {part}")
+    if http_workers > 1:
+        if not (s.redis_url and s.mqtt_url):
+            _fail(ParkingError("--http-workers above 1 shares live state and the broker: set REDIS_URL and MQTT_URL", field="--http-workers", value=http_workers))
+        _serve_split(s, host, port, http_workers=http_workers, ingest_workers=workers, verbose=verbose)
+        return
     supervisor = None
     if workers > 1:
         if not (s.redis_url and s.mqtt_url):
@@ -172,6 +178,38 @@ def serve(
 
         supervisor = IngestSupervisor(workers - 1, verbose=verbose)
     _run(s, host, port, follow=workers > 1, supervisor=supervisor, sender=sender, notifier=notifier)
+
+
+def _serve_split(s: Settings, host: str, port: int, *, http_workers: int, ingest_workers: int, verbose: bool) -> None:
+    """API and ingest in processes of their own, started and stopped as one command: uvicorn runs
+    `http_workers` stateless HTTP processes on the one port (each reads Redis and the database and
+    hears other processes' changes over the broker; uvicorn restarts one that dies), and ingest
+    workers 0..N-1 (`parking ingest`) run beside them, restarted by the supervisor when they die."""
+    import uvicorn
+
+    from gateways.bootstrap import Platform
+    from gateways.cli.startup import named_failures
+    from gateways.workers import IngestSupervisor
+
+    _listen(s, host, port).close()  # the port and every dependency, tried before anything starts: one line if not
+    try:
+        with named_failures(s):
+            platform = Platform(s, with_ingest=False)
+            try:
+                platform.check_schema()
+                platform.operator_keys.get()  # a serving platform has its operators' key (generated and logged if unset)
+            finally:
+                platform.stop()
+    except ParkingError as exc:
+        _fail(exc)
+    supervisor = IngestSupervisor(ingest_workers, verbose=verbose, first_id=0).start()
+    console.print(f"API on [bold]http://{host}:{port}[/] in {http_workers} processes; {ingest_workers} ingest "
+                  f"process{'es' if ingest_workers > 1 else ''} of their own; Ctrl-C stops")
+    try:  # uvicorn's supervisor takes SIGINT and SIGTERM: it stops its workers and returns
+        uvicorn.run("gateways.http.worker:create_app_from_env", factory=True, host=host, port=port, workers=http_workers,
+                    log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    finally:
+        supervisor.stop()
 
 
 def _messaging():  # noqa: ANN202 - (CodeSender, Notifier)
@@ -186,7 +224,7 @@ def _messaging():  # noqa: ANN202 - (CodeSender, Notifier)
 
 @app.command()
 def ingest(
-    worker_id: int = typer.Option(1, min=0, help="this worker's number; its MQTT client id is PARKING_MQTT_CLIENT_ID-N"),
+    worker_id: int = typer.Option(1, min=0, help="this worker's number; its MQTT client id is PARKING_MQTT_CLIENT_ID-N (worker 0: PARKING_MQTT_CLIENT_ID itself)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run one MQTT ingest worker without HTTP; workers split the load by shared subscription."""
@@ -201,7 +239,8 @@ def ingest(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sender, notifier = _messaging()  # billing in this worker notifies drivers too
-    platform = Platform(s.model_copy(update={"mqtt_client_id": f"{s.mqtt_client_id}-{worker_id}"}), worker_id=worker_id,
+    client_id = s.mqtt_client_id if worker_id == 0 else f"{s.mqtt_client_id}-{worker_id}"  # worker 0: the session `serve` alone uses
+    platform = Platform(s.model_copy(update={"mqtt_client_id": client_id}), worker_id=worker_id,
                         code_sender=sender, notifier=notifier)
     try:
         platform.start()
@@ -211,7 +250,7 @@ def ingest(
     except ParkingError as exc:
         platform.stop()
         _fail(exc)
-    console.print(f"ingest worker {worker_id} running (MQTT client {s.mqtt_client_id}-{worker_id})")
+    console.print(f"ingest worker {worker_id} running (MQTT client {client_id})")
     try:
         while not stop.wait(1.0):
             pass
