@@ -16,12 +16,19 @@ MQTT_PASSWORD=$(rand 24)
 MQTT_ADMIN_PASSWORD=$(rand 24)
 SIMULATOR_PASSWORD=$(rand 24)
 PARKING_JWT_SECRET=$(rand 48)
-PARKING_OPERATOR_KEYS=op1:$(rand 24)
+PARKING_OPERATOR_KEYS=city:$(rand 24)
+PARKING_PLATE_HASH_KEY=$(rand 48)
 ENV
   echo "wrote .env"
-elif ! grep -q '^MQTT_ADMIN_PASSWORD=' .env; then
-  echo "MQTT_ADMIN_PASSWORD=$(rand 24)" >> .env
-  echo "added MQTT_ADMIN_PASSWORD to .env"
+else
+  if ! grep -q '^MQTT_ADMIN_PASSWORD=' .env; then
+    echo "MQTT_ADMIN_PASSWORD=$(rand 24)" >> .env
+    echo "added MQTT_ADMIN_PASSWORD to .env"
+  fi
+  if ! grep -q '^PARKING_PLATE_HASH_KEY=' .env; then
+    echo "PARKING_PLATE_HASH_KEY=$(rand 48)" >> .env
+    echo "added PARKING_PLATE_HASH_KEY to .env"
+  fi
 fi
 . ./.env
 DYNSEC=deploy/mosquitto/dynsec/dynamic-security.json

@@ -17,6 +17,8 @@ from gateways.http.settings import HttpSettings, load_http_settings
 from gateways.messaging import MessagingSettings, load_messaging_settings
 from gateways.operator.settings import OperatorSettings
 from parking_core.accounts import AccountSettings, load_account_settings
+from parking_core.plate_verification_settings import PlateVerificationSettings, load_plate_verification_settings
+from parking_core.retention import RetentionSettings, load_retention_settings
 from parking_core.settings import Settings, load_settings, load_validated
 from sensors.broker import EmbeddedBrokerSettings
 from sensors.device_credentials import DeviceCredentialSettings
@@ -37,6 +39,8 @@ class PlatformConfig:
     reconciliation: ReconciliationSettings
     embedded_broker: EmbeddedBrokerSettings
     device_credentials: DeviceCredentialSettings
+    plate_verification: PlateVerificationSettings
+    retention: RetentionSettings
 
 
 def load_config(**core_overrides: object) -> PlatformConfig:
@@ -54,6 +58,8 @@ def load_config(**core_overrides: object) -> PlatformConfig:
         reconciliation=load_reconciliation_settings(),
         embedded_broker=load_validated(EmbeddedBrokerSettings, {}, secret=("PASSWORD",)),
         device_credentials=load_validated(DeviceCredentialSettings, {}, secret=("PASSWORD",)),
+        plate_verification=load_plate_verification_settings(),
+        retention=load_retention_settings(),
     )
 
 

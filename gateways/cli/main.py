@@ -159,7 +159,7 @@ def serve(
     config = _config()
     s = config.core
     sender, notifier = _messaging()
-    parts = demo_parts(s, config.accounts, sender, notifier)
+    parts = demo_parts(s, config.accounts, sender, notifier, config.retention)
     if parts and not dev:
         _fail(ParkingError("parking serve refuses to run on demo parts: " + "; ".join(parts)
                            + " (or start it with --dev, PARKING_DEV=1, for development)", field="--dev"))

@@ -8,10 +8,12 @@ from urllib.parse import urlsplit
 
 from parking_core.accounts import AccountSettings
 from parking_core.notify import ConsoleNotifier, ConsoleSender
+from parking_core.retention import RetentionSettings
 from parking_core.settings import Settings
 
 
-def demo_parts(settings: Settings, accounts: AccountSettings, sender: object, notifier: object) -> list[str]:
+def demo_parts(settings: Settings, accounts: AccountSettings, sender: object, notifier: object,
+               retention: RetentionSettings | None = None) -> list[str]:
     """Each stand-in in this configuration, as the sentence a deployer needs to replace it."""
     parts = []
     if isinstance(sender, ConsoleSender):
@@ -24,6 +26,8 @@ def demo_parts(settings: Settings, accounts: AccountSettings, sender: object, no
         parts.append("MQTT_URL has no password: an open broker lets anyone publish occupancy; use mqtt://user:pass@host:port")
     if accounts.jwt_secret is None:
         parts.append("drivers' tokens would be signed with a secret generated into PARKING_DATA_DIR: set PARKING_JWT_SECRET")
+    if retention is not None and retention.hash_key is None:
+        parts.append("plates past their retention would be hashed with a key generated into PARKING_DATA_DIR: set PARKING_PLATE_HASH_KEY")
     if accounts.operator_keys is None:
         parts.append("operators' API key would be generated into PARKING_DATA_DIR: set PARKING_OPERATOR_KEYS")
     return parts

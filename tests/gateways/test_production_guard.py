@@ -44,7 +44,8 @@ def test_serve_refuses_every_demo_part_and_names_what_to_set(bare_env):
     assert done.returncode == 2
     err = " ".join(done.stderr.split())
     assert "refuses to run on demo parts" in err
-    for setting in ("PARKING_SMS_WEBHOOK_URL", "PARKING_NOTIFY_WEBHOOK_URL", "MQTT_URL", "PARKING_JWT_SECRET", "PARKING_OPERATOR_KEYS", "--dev"):
+    for setting in ("PARKING_SMS_WEBHOOK_URL", "PARKING_NOTIFY_WEBHOOK_URL", "MQTT_URL", "PARKING_JWT_SECRET", "PARKING_OPERATOR_KEYS",
+                    "PARKING_PLATE_HASH_KEY", "--dev"):
         assert setting in err
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=0.5)
@@ -86,7 +87,7 @@ def test_configured_for_production_it_starts_and_codes_go_to_the_signed_webhook(
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{hook.server_port}"
     env = {**bare_env, "MQTT_URL": mqtt_url.replace("mqtt://", "mqtt://platform:s3cret-pass@"), "PARKING_JWT_SECRET": "j" * 40,
-           "PARKING_OPERATOR_KEYS": "op1:" + "k" * 24, "PARKING_SMS_WEBHOOK_URL": f"{base}/sms", "PARKING_NOTIFY_WEBHOOK_URL": f"{base}/notify",
+           "PARKING_PLATE_HASH_KEY": "h" * 40, "PARKING_OPERATOR_KEYS": "op1:" + "k" * 24, "PARKING_SMS_WEBHOOK_URL": f"{base}/sms", "PARKING_NOTIFY_WEBHOOK_URL": f"{base}/notify",
            "PARKING_WEBHOOK_SECRET": SECRET, "PARKING_TOPIC_PREFIX": f"test/{os.getpid()}/parking/v1"}
     port = free_port()
     log = (tmp_path / "serve.log").open("w+")
