@@ -9,13 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 from alipay_standin.bill_writer import write_bill_zip
-from billing.alipay.signing import RsaKeyPair, generate_keypair, load_private_key, load_public_key, rsa2_sign, sign_content
-from billing.alipay.wire import fen_to_yuan, format_time
 from alipay_standin.envelope import Refusal, check_request, response_key, signed_response
 from alipay_standin.ledger import Agreement, ChargeRule, Ledger, Trade, now
 from alipay_standin.methods import METHODS
 from alipay_standin.notifier import Notifier, NotifyPolicy
 from alipay_standin.scheduler import Scheduler
+from billing.alipay.signing import RsaKeyPair, generate_keypair, load_private_key, load_public_key, rsa2_sign, sign_content
+from billing.alipay.wire import fen_to_yuan, format_time
 
 
 @dataclass

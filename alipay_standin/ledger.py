@@ -10,8 +10,8 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from billing.alipay.bill import BillRow
 from alipay_standin.envelope import Refusal
+from billing.alipay.bill import BillRow
 from parking_core.clock import SHANGHAI
 
 SUB_MESSAGES = {

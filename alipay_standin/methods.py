@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from billing.alipay.wire import WireFormatError, fen_to_yuan, format_time, yuan_to_fen
 from alipay_standin.envelope import Refusal
 from alipay_standin.ledger import SUB_MESSAGES, Trade
+from billing.alipay.wire import WireFormatError, fen_to_yuan, format_time, yuan_to_fen
 
 if TYPE_CHECKING:
     from alipay_standin.core import LocalAlipayGateway

@@ -10,12 +10,12 @@ from typing import Any
 
 import uvicorn
 
-from billing.alipay.client import AlipaySettings
-from billing.alipay.signing import RsaKeyPair
 from alipay_standin.app import create_app
 from alipay_standin.core import GatewayOptions, LocalAlipayGateway
 from alipay_standin.ledger import Agreement, ChargeRule, Trade
 from alipay_standin.notifier import Delivery, NotifyPolicy
+from billing.alipay.client import AlipaySettings
+from billing.alipay.signing import RsaKeyPair
 from parking_core.errors import DependencyUnavailable
 
 

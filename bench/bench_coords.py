@@ -12,11 +12,11 @@ import time
 
 from fastapi.testclient import TestClient
 
-from gateways.http.app import create_app
 from gateways.bootstrap import Platform
+from gateways.http.app import create_app
 from gateways.operator.registry_import import import_registry
-from parking_core.coords import from_wgs84, to_wgs84
 from gateways.schema import upgrade
+from parking_core.coords import from_wgs84, to_wgs84
 from parking_core.settings import load_settings
 from sensors.simulator import generate_city
 

@@ -55,9 +55,9 @@ def use_sdk_signing() -> None:
 
 def alipay_child(port: int, keys_file: str, times_file: str) -> None:
     """The local Alipay on `port`, noting when each trade.pay arrives (by plate); writes the times when stdin closes."""
-    from billing.alipay.signing import RsaKeyPair
     from alipay_standin import start_local_alipay
     from alipay_standin.methods import METHODS
+    from billing.alipay.signing import RsaKeyPair
 
     keys = json.loads(Path(keys_file).read_text())
     gw = start_local_alipay(port, app_public_key_pem=keys["app_public"],
@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
+    from billing.agreements import Agreements
     from billing.alipay.client import AlipaySettings, build_client
     from billing.alipay.signing import generate_keypair
-    from billing.agreements import Agreements
     from billing.events import OrderCreated
     from billing.service import BillingSettings
     from gateways.bootstrap import Platform

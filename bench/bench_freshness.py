@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from gateways.http.app import create_app
     from gateways.bootstrap import Platform
+    from gateways.http.app import create_app
     from parking_core.settings import load_settings
     from sensors.simulator import generate_city
 

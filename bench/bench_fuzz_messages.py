@@ -29,7 +29,6 @@ from bench.common import console  # noqa: E402
 from sensors.messages import Rejection, parse_message  # noqa: E402
 from tests.sensors.test_every_valid_message import NOW, PREFIX, invalid_message, valid  # noqa: E402
 
-
 DRAW = 20  # messages per hypothesis example: small, so no example outgrows hypothesis' buffer
 
 

@@ -24,8 +24,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import (
-    REDIS_URL, SIM_PREFIX, backlog, console, count_rows, database, expected, live_mismatches, median, prepare_database,
-    private_mosquitto, publish_all, retopic, table, wait_until,
+    REDIS_URL,
+    SIM_PREFIX,
+    backlog,
+    console,
+    count_rows,
+    database,
+    expected,
+    live_mismatches,
+    median,
+    prepare_database,
+    private_mosquitto,
+    publish_all,
+    retopic,
+    table,
+    wait_until,
 )
 from sensors.mqtt import MqttTarget, connect, make_client
 from sensors.topics import Topics

@@ -252,8 +252,8 @@ def profile_handlers(app, platform, points, base: str, n: int = 300) -> list[tup
 
     import httpx
 
-    from gateways.citizen.lots import nearby
     from gateways.citizen.guidance import forecaster_of, guidance
+    from gateways.citizen.lots import nearby
 
     forecaster = forecaster_of(_Request(app))
     handlers = {
@@ -419,9 +419,9 @@ def main(argv: list[str] | None = None) -> None:
     import redis
     import uvicorn
 
-    from gateways.http.app import create_app
     from gateways.bootstrap import Platform
     from gateways.citizen.guidance import forecaster_of
+    from gateways.http.app import create_app
     from parking_core.settings import load_settings
 
     os.environ["PARKING_RATE_LIMIT_PER_MIN"] = "0"  # a few clients stand in for a city of drivers

@@ -11,13 +11,13 @@ the server thread spent on each fan-out (less sensitive to other load on the mac
 from __future__ import annotations
 
 import argparse
+import os
 import platform as host
 import resource
 import selectors
 import socket
 import statistics
 import sys
-import os
 import tempfile
 import threading
 import time
@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test helpers
 # 1,000 phones behind one trusted proxy (this machine): each is its own client by X-Forwarded-For
 os.environ.setdefault("PARKING_TRUSTED_PROXIES", "127.0.0.1")
 
-from gateways.http.app import create_app  # noqa: E402
 from gateways.bootstrap import Platform  # noqa: E402
-from parking_core.domain_events import AvailabilityChanged  # noqa: E402
-from parking_core.messagebus import HandlerMap  # noqa: E402
+from gateways.http.app import create_app  # noqa: E402
 from gateways.operator.registry_import import import_registry  # noqa: E402
 from parking_core.db import upgrade  # noqa: E402
+from parking_core.domain_events import AvailabilityChanged  # noqa: E402
+from parking_core.messagebus import HandlerMap  # noqa: E402
 from parking_core.settings import load_settings  # noqa: E402
 from sensors.simulator import generate_city  # noqa: E402
 from tests.browser.server import serving  # noqa: E402

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the test helpers: a city with every colour, an in-process server, tiles
 
-from gateways.http.app import create_app  # noqa: E402
 from gateways.bootstrap import Platform  # noqa: E402
+from gateways.http.app import create_app  # noqa: E402
 from gateways.operator.registry_import import import_registry  # noqa: E402
 from parking_core.db import upgrade  # noqa: E402
 from parking_core.settings import load_settings  # noqa: E402

@@ -22,8 +22,8 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from parking_core.notify import CodeSender, ConsoleNotifier, ConsoleSender, Notifier, mask_phone
 from parking_core.errors import ConfigError
+from parking_core.notify import CodeSender, ConsoleNotifier, ConsoleSender, Notifier, mask_phone
 from parking_core.settings import load_validated
 
 log = logging.getLogger("parking.messaging")

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 import orjson
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 

@@ -19,9 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
+from geopy.adapters import URLLibAdapter
 from geopy.distance import great_circle
 from geopy.exc import GeopyError
-from geopy.adapters import URLLibAdapter
 from geopy.geocoders import BaiduV3
 
 from parking_core.coords import to_wgs84

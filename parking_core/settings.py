@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         if not parts.hostname:
             raise ValueError("has no host")
         try:
-            parts.port
+            _ = parts.port  # urlsplit checks the port only when asked
         except ValueError as exc:
             raise ValueError(f"has a bad port ({exc})") from None
         return v

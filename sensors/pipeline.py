@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import orjson
-from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from tenacity import Retrying, retry_if_exception, wait_exponential
 
 from parking_core.availability import Availability, AvailabilityRules, read_availability

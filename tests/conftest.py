@@ -117,10 +117,10 @@ def backend_env(request, tmp_path):
 @pytest.fixture
 def make_platform(backend_env):
     """Build a started platform (no MQTT) over the test's backend, with the small city."""
-    from gateways.schema import upgrade
-    from parking_core.settings import load_settings
     from gateways.bootstrap import Platform
     from gateways.operator.registry_import import import_registry
+    from gateways.schema import upgrade
+    from parking_core.settings import load_settings
     from tests.factories import FrozenClock, city_registry
 
     made = []

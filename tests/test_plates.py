@@ -7,7 +7,15 @@ from hypothesis import strategies as st
 
 from parking_core.errors import InvalidInput
 from parking_core.plates import (
-    FAR, LETTERS, PROVINCES, SERIAL, SUFFIXES, Plate, normalize_plate, plate_distance, validate_plate,
+    FAR,
+    LETTERS,
+    PROVINCES,
+    SERIAL,
+    SUFFIXES,
+    Plate,
+    normalize_plate,
+    plate_distance,
+    validate_plate,
 )
 
 

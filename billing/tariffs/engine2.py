@@ -123,7 +123,7 @@ def _clear_until(pieces: list[tuple]) -> list[int]:
     n = len(pieces)
     out = []
     for i in range(n):
-        reach, k, wraps = 0, i, 0
+        k, wraps = i, 0
         while True:
             end, hard = pieces[k][0], pieces[k][10]
             nxt = (k + 1) % n

@@ -83,7 +83,7 @@ def _data(source: Source) -> Any:
         try:
             raw = source.read_bytes()
         except OSError as exc:
-            raise InvalidInput(f"source: cannot read {source}: {exc.strerror}", field="source", value=str(source))
+            raise InvalidInput(f"source: cannot read {source}: {exc.strerror}", field="source", value=str(source)) from None
         return _parse(_utf8(raw, str(source)), str(source), as_json=source.suffix.lower() == ".json")
     if isinstance(source, bytes):
         source = _utf8(source, "text")

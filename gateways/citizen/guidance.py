@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from billing.quotes import quote_stay
-from gateways.http.coords import CoordDep, coord_out, wgs84_in
-from gateways.http.deps import PlatformDep
 from gateways.citizen.app_state import made_once
 from gateways.citizen.guidance_schemas import ForecastPoint, GuidanceList, GuidanceLot, HistoryPoint, LotForecast, LotHistory, LotNow
+from gateways.http.coords import CoordDep, coord_out, wgs84_in
+from gateways.http.deps import PlatformDep
 from gateways.http.errors import ErrorBody
 from parking_core.availability import AvailabilityRules, read_lot_now
 from parking_core.forecast import Forecaster, forecast_lot

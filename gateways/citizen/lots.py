@@ -5,11 +5,11 @@ from itertools import islice
 
 from fastapi import APIRouter, Query
 
-from parking_core.availability import Availability, AvailabilityRules, read_availability, read_lot_now
-from parking_core.lots import LotInfo
+from gateways.citizen.schemas import BerthList, BerthRead, ErrorBody, LotDetail, NearbyList, NearbyLot
 from gateways.http.coords import CoordDep, coord_out, wgs84_in
 from gateways.http.deps import PlatformDep
-from gateways.citizen.schemas import BerthList, BerthRead, ErrorBody, LotDetail, NearbyList, NearbyLot
+from parking_core.availability import Availability, AvailabilityRules, read_availability, read_lot_now
+from parking_core.lots import LotInfo
 
 router = APIRouter(prefix="/v1", tags=["citizen"])
 NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown lot id"}}

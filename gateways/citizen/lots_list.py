@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from gateways.bootstrap import Platform
+from gateways.citizen.schemas import LotRead
 from gateways.http.coords import CoordDep, coord_out
 from gateways.http.deps import PlatformDep
-from gateways.citizen.schemas import LotRead
 from parking_core.availability import Availability, AvailabilityRules, read_availability
 from parking_core.lots import LotInfo
 

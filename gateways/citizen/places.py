@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from gateways.http.coords import CoordDep, coord_out
 from gateways.citizen.app_state import made_once
+from gateways.http.coords import CoordDep, coord_out
 from gateways.http.errors import ErrorBody
 from parking_core.coords import convert
 from parking_core.errors import DependencyUnavailable

@@ -17,9 +17,9 @@ from starlette.background import BackgroundTask
 from gateways.bootstrap import Platform
 from gateways.citizen.hub import Dropped, Hub, availability_event
 from gateways.citizen.lots_list import current
-from gateways.http.errors import ErrorBody
 from gateways.http.coords import CoordDep, wgs84_in
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.http.ratelimit import limiter_of
 from parking_core.directory import Directory
 from parking_core.errors import InvalidInput, LotNotFound

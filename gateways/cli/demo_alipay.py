@@ -17,10 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from billing.alipay.client import AlipayClient, build_client
-from billing.alipay.signing import RsaKeyPair, generate_keypair
 from alipay_standin import LocalAlipay, start_local_alipay
 from alipay_standin.ledger import Agreement, Ledger, Refund, Trade
+from billing.alipay.client import AlipayClient, build_client
+from billing.alipay.signing import RsaKeyPair, generate_keypair
 from parking_core.errors import ConfigError
 
 SAVE_EVERY_S = 2.0

@@ -20,12 +20,16 @@ lots_app = typer.Typer(help="The city registry of car parks.", no_args_is_help=T
 app.add_typer(db_app, name="db")
 app.add_typer(lots_app, name="lots")
 from gateways.cli.devices import devices_app  # noqa: E402 - a sub-app of its own file
+
 app.add_typer(devices_app, name="devices")
 from gateways.cli.operators import operators_app  # noqa: E402 - a sub-app of its own file
+
 app.add_typer(operators_app, name="operators")
 from gateways.cli.billing_cmds import settlement_app  # noqa: E402 - a sub-app of its own file
+
 app.add_typer(settlement_app, name="settlement")
 from gateways.cli.privacy import privacy_app  # noqa: E402 - a sub-app of its own file
+
 app.add_typer(privacy_app, name="privacy")
 console = Console(stderr=True)
 
@@ -95,8 +99,8 @@ def _logging(verbose: bool) -> None:
 def db_upgrade() -> None:
     """Apply the migrations to DATABASE_URL (a SQLite file when unset)."""
     from gateways.cli.startup import named_failures
-    from parking_core.db import make_engine
     from gateways.schema import schema_revisions, upgrade
+    from parking_core.db import make_engine
 
     s = _settings()
     engine = make_engine(s.resolved_database_url())
@@ -126,8 +130,8 @@ def _offline_platform(s: Settings):  # noqa: ANN202 - gateways.bootstrap.Platfor
 @lots_app.command("import")
 def lots_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="GeoJSON FeatureCollection")) -> None:
     """Load or update car parks from a GeoJSON registry file (all or nothing)."""
-    from gateways.operator.registry_import import import_registry
     from gateways.cli.startup import named_failures
+    from gateways.operator.registry_import import import_registry
 
     s = _settings()
     platform = _offline_platform(s)
@@ -272,8 +276,8 @@ def demo(
     """Run everything on embedded defaults with a simulated city publishing over MQTT."""
     _logging(verbose)
     from gateways.cli.startup import named_failures
-    from parking_core.db import make_engine
     from gateways.schema import upgrade
+    from parking_core.db import make_engine
     from sensors.simulator import generate_city
 
     s = _demo_settings(_config().core)
@@ -302,10 +306,10 @@ def _run(s: Settings, host: str, port: int, *, city: dict | None = None, rate: f
     naming the setting or the port, and exit status 2."""
     import uvicorn
 
-    from gateways.http.app import create_app
     from gateways.bootstrap import Platform, alipay_from_env
     from gateways.cli.console import live_panel
     from gateways.cli.startup import named_failures
+    from gateways.http.app import create_app
 
     if sock is None:
         sock = _listen(s, host, port)

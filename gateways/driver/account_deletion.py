@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing.account_deletion import AccountDeleter
-from gateways.http.errors import ErrorBody
 from gateways.driver.auth import CurrentAccount
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from parking_core.retention import load_retention_settings, plate_hash_key
 
 router = APIRouter(prefix="/v1", tags=["driver accounts"])

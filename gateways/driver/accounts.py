@@ -11,9 +11,9 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from gateways.http.errors import ErrorBody
 from gateways.driver.agreement import AgreementRead
 from gateways.driver.auth import AccountsDep, CurrentAccount
+from gateways.http.errors import ErrorBody
 from parking_core.account_models import PlateBinding, PlateDispute
 from parking_core.accounts import mask_phone
 

@@ -6,9 +6,9 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gateways.http.errors import ErrorBody
 from gateways.driver.auth import CurrentAccount
 from gateways.http.deps import AgreementsDep
+from gateways.http.errors import ErrorBody
 
 router = APIRouter(prefix="/v1", tags=["driver accounts"])
 SIGNED_IN = {401: {"model": ErrorBody, "description": "no valid Bearer token"}}

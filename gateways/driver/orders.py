@@ -15,10 +15,9 @@ from pydantic import BaseModel, Field
 
 from billing.models import Order
 from billing.orders import SETTLED, OrderNotFound, kept
-from gateways.http.deps import BillingDep
-from gateways.http.errors import ErrorBody
 from gateways.driver.auth import CurrentAccount
-from gateways.http.deps import PlatformDep
+from gateways.http.deps import BillingDep, PlatformDep
+from gateways.http.errors import ErrorBody
 from parking_core.clock import local
 from parking_core.errors import Forbidden
 from parking_core.plate_verification import verified_plates

@@ -3,31 +3,31 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from gateways import retention_app
+from gateways.bootstrap import Platform
 from gateways.callbacks import alipay as alipay_callbacks
 from gateways.citizen import guidance, lots, lots_list, pages, places, signs, stream
-from gateways.driver import accounts as driver_accounts
 from gateways.driver import account_deletion as driver_account_deletion
+from gateways.driver import accounts as driver_accounts
 from gateways.driver import agreement as driver_agreement
 from gateways.driver import orders as driver_orders
 from gateways.driver import plate_evidence as driver_plate_evidence
 from gateways.http import health, metrics
+from gateways.http.body_limit import BodyLimitMiddleware
+from gateways.http.caching import CachingMiddleware
+from gateways.http.errors import install_error_handlers
+from gateways.http.ratelimit import RateLimiter, RateLimitMiddleware
 from gateways.opendata import feeds as opendata
+from gateways.opendata.cors import OpenDataCors
+from gateways.operator import api as operator_api
 from gateways.operator import arrears as operator_arrears
 from gateways.operator import billing as operator_billing
 from gateways.operator import disputes as operator_disputes
+from gateways.operator import joining as operator_joining
 from gateways.operator import plate_verifications as operator_plate_verifications
-from gateways.operator import api as operator_api
 from gateways.operator import reconciliation as operator_reconciliation
 from gateways.operator import settlement as operator_settlement
-from gateways.operator import joining as operator_joining
 from gateways.operator import tariffs as operator_tariffs
-from gateways.http.body_limit import BodyLimitMiddleware
-from gateways.bootstrap import Platform
-from gateways import retention_app
-from gateways.http.caching import CachingMiddleware
-from gateways.http.errors import install_error_handlers
-from gateways.opendata.cors import OpenDataCors
-from gateways.http.ratelimit import RateLimiter, RateLimitMiddleware
 
 
 def create_app(platform: Platform) -> FastAPI:

@@ -15,8 +15,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateways.http.app import create_app
 from gateways.bootstrap import Platform
+from gateways.http.app import create_app
 from parking_core.errors import ConfigError
 from parking_core.settings import Settings, load_settings
 

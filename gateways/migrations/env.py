@@ -2,8 +2,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from parking_core.models import Base
 from gateways.schema import import_all_models
+from parking_core.models import Base
 
 import_all_models()
 

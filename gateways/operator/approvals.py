@@ -8,12 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from billing.refund_approvals import ApprovalNotFound, RefundApproval, RefundApprovals
-from gateways.http.deps import BillingDep
+from gateways.http.deps import BillingDep, PlatformDep
 from gateways.http.errors import ErrorBody
-from gateways.http.deps import PlatformDep
 from gateways.operator.paging import PageDep
-from gateways.operator.refund_read import RefundRead, refund_read
 from gateways.operator.permissions import OperatorPrincipal, check_action, readable_lots, readable_operators
+from gateways.operator.refund_read import RefundRead, refund_read
 from gateways.operator.settings import operator_settings
 
 router = APIRouter(prefix="/v1/operator/refund-approvals", tags=["operator billing"])

@@ -8,9 +8,8 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gateways.http.deps import BillingDep
+from gateways.http.deps import BillingDep, PlatformDep
 from gateways.http.errors import ErrorBody
-from gateways.http.deps import PlatformDep
 from gateways.operator.permissions import OperatorPrincipal, in_scope
 
 router = APIRouter(prefix="/v1/operator", tags=["operator billing"])

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.paging import MAX_LIMIT
 from gateways.operator.permissions import OperatorPrincipal, readable_operators
 from parking_core.audit import AuditRecord, audit_rows

@@ -11,16 +11,24 @@ from sqlalchemy import select
 
 from billing.models import MonthlyPass, Order
 from billing.orders import OrderNotFound
-from gateways.http.deps import BillingDep
-from gateways.http.errors import ErrorBody
 from gateways.driver.orders import BreakdownLine, OrderRead, OrderStatus, PaymentRead, order_read
-from gateways.http.deps import PlatformDep
+from gateways.http.deps import BillingDep, PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.approvals import ApprovalRead, approval_read, approvals_of
 from gateways.operator.paging import PageDep
+from gateways.operator.permissions import (
+    OperatorPrincipal,
+    check_action,
+    check_read,
+    log_refusal,
+    lot_for_action,
+    lot_for_read,
+    operator_for_read,
+    readable_lots,
+    require_city,
+    scope_clause,
+)
 from gateways.operator.refund_read import RefundRead, refund_read
-from gateways.operator.permissions import (OperatorPrincipal, check_action, check_read, lot_for_action, lot_for_read,
-                                           log_refusal, operator_for_read,
-                                           readable_lots, require_city, scope_clause)
 from parking_core.audit import record_audit
 from parking_core.errors import Forbidden
 

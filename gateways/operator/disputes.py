@@ -12,9 +12,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from gateways.http.errors import ErrorBody
 from gateways.driver.auth import AccountsDep
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, Principal, in_scope, log_refusal, require_role
 from parking_core.account_models import PlateDispute

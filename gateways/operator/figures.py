@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.models import Order, Payment, Refund
-from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, lot_for_read, readable_lots
 from parking_core.clock import SHANGHAI

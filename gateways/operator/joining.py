@@ -10,8 +10,8 @@ from fastapi import APIRouter, Body, FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 
-from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.commissioning_watch import CommissioningWatch
 from gateways.operator.joining_schemas import (
     CommissioningRead,

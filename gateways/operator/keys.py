@@ -7,8 +7,8 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.permissions import OperatorPrincipal, principals_of, readable_lots, require_admin
 from parking_core.principal_models import OperatorApiKey
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, lot_for_read, readable_lots, scope_clause
 from gateways.operator.settings import operator_settings

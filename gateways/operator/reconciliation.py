@@ -18,8 +18,8 @@ from billing.reconciliation_models import ReconciliationCase, ReconciliationDay
 from billing.reconciliation_resolve import ACTIONS, Resolutions, role_needed
 from billing.reconciliation_settings import reconciliation_settings
 from billing.reconciliation_stays import StayComparison, StayLists
-from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.permissions import OperatorPrincipal, lot_for_action, lot_for_read, readable_operators, require_role
 from parking_core.audit import record_audit
 from parking_core.errors import DependencyUnavailable, Forbidden, InvalidInput

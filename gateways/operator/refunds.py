@@ -8,8 +8,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from billing.models import Order, Refund
-from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, scope_clause
 from gateways.operator.refund_read import RefundRead, refund_read

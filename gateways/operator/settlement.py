@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from billing.reconciliation_settings import reconciliation_settings
 from billing.settlement import month_bounds, rollup, statement_lines, total
 from billing.settlement_documents import statement_csv, statement_html
-from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.permissions import OperatorPrincipal, operator_for_read, readable_operators
 
 router = APIRouter(prefix="/v1/operator/settlement", tags=["operator settlement"])

@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.tariffs import compile_tariff, compute_fee, load_tariff
 from billing.tariffs.versions import TariffBook
-from gateways.http.errors import ErrorBody
 from gateways.http.deps import PlatformDep
+from gateways.http.errors import ErrorBody
 from gateways.operator.permissions import OperatorPrincipal, Principal, log_refusal, require_role
 from parking_core.audit import record_audit
 from parking_core.errors import Forbidden, NotFound

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, delete, or_, select, update
+from sqlalchemy import Boolean, ForeignKey, Integer, delete, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from parking_core.account_models import Account, PlateBinding, PlateDispute, SignInSession, VerificationCode

@@ -105,5 +105,5 @@ class LiveState(ABC):
     def ping(self) -> bool:
         return True
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: only stores that hold connections override it
         """Release connections."""

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 
 from billing.agreements import Agreements
+from gateways.operator.permissions import OperatorKeys
+from gateways.schema import upgrade
 from parking_core.accounts import Accounts, AccountSettings
 from parking_core.db import UnitOfWork, make_engine
-from gateways.schema import upgrade
 from parking_core.notify import RecordingNotifier, RecordingSender
-from gateways.operator.permissions import OperatorKeys
 from tests.factories import FrozenClock
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)

@@ -13,12 +13,12 @@ import httpx
 import pytest
 import uvicorn
 
+from alipay_standin import NotifyPolicy, start_local_alipay
+from billing.agreements import AgreementActive
 from billing.alipay.client import build_client
 from billing.alipay.notify import NotificationRejected
 from billing.alipay.signing import generate_keypair, load_private_key, rsa2_sign, sign_content
-from alipay_standin import NotifyPolicy, start_local_alipay
 from gateways.http.app import create_app
-from billing.agreements import AgreementActive
 from parking_core.accounts import agreement_of
 from parking_core.errors import DependencyUnavailable
 from tests.accounts.conftest import build_accounts, next_phone, wire

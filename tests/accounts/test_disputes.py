@@ -4,10 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from parking_core.account_models import PlateBinding
-from parking_core.accounts import DisputeClosed, DisputeNotFound, PlateLimitReached, owner_of
 from gateways.operator.permissions import load_operator_keys
-from parking_core.accounts import AccountSettings
+from parking_core.account_models import PlateBinding
+from parking_core.accounts import AccountSettings, DisputeClosed, DisputeNotFound, PlateLimitReached, owner_of
 from parking_core.errors import ConfigError, Conflict, InvalidInput
 from tests.accounts.conftest import OPERATOR, sign_in
 

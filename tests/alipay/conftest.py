@@ -9,9 +9,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from alipay_standin import LocalAlipay, NotifyPolicy, start_local_alipay
 from billing.alipay.client import AlipayClient, build_client
 from billing.alipay.signing import RsaKeyPair, generate_keypair
-from alipay_standin import LocalAlipay, NotifyPolicy, start_local_alipay
 
 FAST = NotifyPolicy(time_scale=2e-6)  # the 25 h retry schedule in about 0.2 s
 

@@ -14,12 +14,22 @@ from alipay.aop.api.domain.AlipayTradeQueryModel import AlipayTradeQueryModel
 from alipay.aop.api.request.AlipayTradeQueryRequest import AlipayTradeQueryRequest
 from cryptography.hazmat.primitives import serialization
 
+from alipay_standin import ChargeRule
 from billing.alipay.client import (
-    AlipayOutcomeUnknown, AlipayRefused, AlipayRequestInvalid, AlipaySettings, AlipaySignatureInvalid, AlipayTradeNotFound,
-    AlipayUnavailable, agreement_query, build_client, trade_pay_withholding, trade_precreate, trade_query,
+    AlipayOutcomeUnknown,
+    AlipayRefused,
+    AlipayRequestInvalid,
+    AlipaySettings,
+    AlipaySignatureInvalid,
+    AlipayTradeNotFound,
+    AlipayUnavailable,
+    agreement_query,
+    build_client,
+    trade_pay_withholding,
+    trade_precreate,
+    trade_query,
 )
 from billing.alipay.signing import generate_keypair, load_private_key, rsa2_sign, sign_content
-from alipay_standin import ChargeRule
 from parking_core.errors import ConfigError
 
 

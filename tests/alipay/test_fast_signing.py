@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import random
 
+import alipay.aop.api.DefaultAlipayClient as sdk_client
 import pytest
 from alipay.aop.api.util.SignatureUtils import get_sign_content
 from alipay.aop.api.util.SignatureUtils import sign_with_rsa2 as sdk_sign_with_rsa2
 
-import alipay.aop.api.DefaultAlipayClient as sdk_client
 import billing.alipay.client  # noqa: F401  (installs the signer)
 from billing.alipay.signing import CheckedSigner, fast_sign_with_rsa2, generate_keypair, private_pkcs1_pem
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import time
 
+from alipay_standin import RETRY_DELAYS_S, NotifyPolicy
 from billing.alipay.client import trade_pay_withholding, trade_refund
 from billing.alipay.notify import verify_notification
-from alipay_standin import RETRY_DELAYS_S, NotifyPolicy
 from tests.alipay.conftest import FAST
 
 
@@ -89,8 +89,8 @@ def test_delay_holds_back_the_first_try(gateway, client, receiver):
 
 
 def test_trade_finished_follows_success_for_the_same_trade(app_keys, alipay_keys, receiver):
-    from billing.alipay.client import build_client
     from alipay_standin import start_local_alipay
+    from billing.alipay.client import build_client
 
     with start_local_alipay(app_public_key_pem=app_keys.public_pem, alipay_keys=alipay_keys, notify_policy=FAST,
                             trade_finished_after_s=0.1) as gateway:

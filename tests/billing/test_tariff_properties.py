@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 import pytest
-from hypothesis import Phase, HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import example as explicit_example
 from hypothesis import strategies as st
 

@@ -16,10 +16,10 @@ import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from billing.alipay.client import build_client
-from billing.alipay.signing import generate_keypair
 from alipay_standin import LocalAlipay, NotifyPolicy, start_local_alipay
 from billing.agreements import Agreements
+from billing.alipay.client import build_client
+from billing.alipay.signing import generate_keypair
 from billing.models import Order, Payment
 from billing.service import Billing, BillingSettings
 from gateways.bootstrap import Platform

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from alipay_standin import ChargeRule, NotifyPolicy
 from billing.models import AlipayNotificationRecord, PaymentAttempt
 from billing.service import build_billing
-from alipay_standin import ChargeRule, NotifyPolicy
 
 
 def _attempts(env, order_id):

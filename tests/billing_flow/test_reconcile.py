@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from billing.models import Payment, PaymentAttempt
 from alipay_standin import NotifyPolicy
+from billing.models import Payment, PaymentAttempt
 from parking_core.clock import local
 from tests.billing_flow.conftest import OPERATOR
 from tests.factories import city_registry, feature, registry

@@ -9,17 +9,16 @@ import shutil
 import time
 from collections import Counter
 from contextlib import contextmanager
-from urllib.parse import parse_qs
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateways.http.app import create_app
 from gateways.bootstrap import Platform
+from gateways.http.app import create_app
 from gateways.operator.registry_import import import_registry
-from parking_core.coords import from_wgs84
 from gateways.schema import upgrade
+from parking_core.coords import from_wgs84
 from parking_core.settings import load_settings
 from sensors.simulator import generate_city
 from tests.browser.city import fill_city

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
 
-from parking_core.db import UnitOfWork, make_engine
 from gateways.schema import upgrade
+from parking_core.db import UnitOfWork, make_engine
 from parking_core.errors import InvalidInput
 from parking_core.models import Berth, Lot
 from parking_core.registry import load_lots, parse_registry, save_registry
 from tests.factories import city_registry, feature, registry
-from sqlalchemy.orm import sessionmaker
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ handlers run once it committed and never after a rollback, and one that fails ne
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select

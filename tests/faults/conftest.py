@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHIPPED_MOSQUITTO_CONF, _TEST_OVERRIDES
+from tests.conftest import _TEST_OVERRIDES, SHIPPED_MOSQUITTO_CONF
 
 
 def _need(binary: str | None, what: str) -> str:

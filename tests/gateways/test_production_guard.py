@@ -20,7 +20,6 @@ from sensors.broker import free_port
 from tests.sensors.test_mqtt_e2e import wait_for
 from tests.sensors.test_workers import parking_cmd
 
-
 pytestmark = pytest.mark.timeout(300)  # real processes start here: slower than the suite's 120 s on a busy machine
 
 SECRET = "w" * 40

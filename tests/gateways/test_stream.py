@@ -2,9 +2,8 @@
 and `GET /v1/lots` (the whole city with live fields), over a real HTTP server."""
 from __future__ import annotations
 
-import ipaddress
-
 import asyncio
+import ipaddress
 import json
 import threading
 import time
@@ -14,8 +13,8 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from gateways.http.app import create_app
 from gateways.citizen.hub import Dropped, Hub
+from gateways.http.app import create_app
 from gateways.http.ratelimit import RateLimiter
 from parking_core.availability import Availability
 from tests.browser.server import serving

@@ -4,7 +4,6 @@ audit log holds counts, never a plate."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from sqlalchemy import select
 

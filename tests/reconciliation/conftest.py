@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from gateways.operator.registry_import import import_registry
 from gateways.operator.permissions import OperatorKeys, env_principal, principals_of
+from gateways.operator.registry_import import import_registry
 from tests.billing_flow.conftest import OPERATOR_KEY, alipay_gw, alipay_keys, app_keys, billing_env  # noqa: F401 - fixtures reused
 from tests.factories import city_registry, feature, registry
 

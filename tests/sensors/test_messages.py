@@ -1,13 +1,13 @@
 """Contract section 2 payloads: strict validation, specific reasons, never an exception."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import json
+from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parking_core.events import BerthReported, CountsReported, HeartbeatReported, PassageReported
 from sensors.messages import Rejection, parse_message

@@ -15,11 +15,11 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from gateways.bootstrap import Platform
+from gateways.operator.registry_import import import_registry
 from gateways.schema import upgrade
 from parking_core.models import OccupancyEvent
 from parking_core.settings import load_settings
-from gateways.bootstrap import Platform
-from gateways.operator.registry_import import import_registry
 from sensors.broker import free_port
 from sensors.mqtt import MqttTarget, connect, make_client
 from tests.factories import berth_msg, city_registry, feature, passage_msg, registry

@@ -10,12 +10,12 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from gateways.bootstrap import Platform
+from gateways.operator.registry_import import import_registry
 from gateways.schema import upgrade
 from parking_core.domain_events import AvailabilityChanged
 from parking_core.messagebus import HandlerMap
 from parking_core.settings import load_settings
-from gateways.bootstrap import Platform
-from gateways.operator.registry_import import import_registry
 from sensors.mqtt import connect, make_client
 from tests.factories import berth_msg, feature, passage_msg, registry
 from tests.sensors.test_mqtt_e2e import wait_for

@@ -25,7 +25,6 @@ from sensors.mqtt import MqttTarget, connect, make_client
 from tests.factories import berth_msg, feature, registry
 from tests.sensors.test_mqtt_e2e import wait_for
 
-
 pytestmark = pytest.mark.timeout(300)  # real processes start here: slower than the suite's 120 s on a busy machine
 
 LOTS = [f"W{i}" for i in range(10)]

@@ -1,8 +1,6 @@
 """Every message the simulator makes is one the platform accepts, unless it was made to be bad."""
 from __future__ import annotations
 
-from parking_core.plates import plate_distance
-
 import threading
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
@@ -12,6 +10,7 @@ import pytest
 
 from parking_core.clock import SHANGHAI
 from parking_core.events import BerthReported, PassageReported
+from parking_core.plates import plate_distance
 from parking_core.registry import parse_registry
 from sensors.messages import Rejection, parse_message
 from sensors.simulator import Simulator, generate_city, target_occupancy

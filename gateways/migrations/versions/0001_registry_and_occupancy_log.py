@@ -4,11 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-23 11:34:17.608842
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from parking_core.models import UTCDateTime
-
 
 revision = '0001'
 down_revision = None

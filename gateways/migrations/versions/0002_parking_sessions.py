@@ -4,11 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23 11:52:25.761798
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from parking_core.models import UTCDateTime
-
 
 revision = '0002'
 down_revision = '0001'

@@ -4,8 +4,8 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-23 11:55:59.754150
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from parking_core.models import UTCDateTime
 

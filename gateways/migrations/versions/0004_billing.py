@@ -4,8 +4,9 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-23 12:07:08.073293
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 from parking_core.models import UTCDateTime
 
 revision = '0004'

@@ -4,8 +4,9 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-02 08:00:00.000000
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 from parking_core.models import UTCDateTime
 
 revision = '0006'

@@ -4,8 +4,9 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02 10:45:00.000000
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 from parking_core.models import UTCDateTime
 
 revision = '0008'

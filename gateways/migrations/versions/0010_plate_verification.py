@@ -7,8 +7,9 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-02 11:55:00.000000
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 from parking_core.models import UTCDateTime
 
 revision = '0010'

@@ -4,8 +4,9 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02 11:55:00.000000
 """
-from alembic import op  # noqa: F401
 import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
 from parking_core.models import UTCDateTime  # noqa: F401
 
 revision = '0011'
