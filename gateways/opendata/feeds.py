@@ -45,8 +45,12 @@ def snapshot(platform: Platform, kinds: frozenset[str] | None = None) -> list[Op
     return [OpenLot(i, a) for i, a in read_availability(platform.directory.lots, platform.live, ids, platform.clock(), rules)]
 
 
-def _doc(media_type: str, description: str) -> dict:
-    return {200: {"content": {media_type: {}}, "description": description}}
+OBJECT = {"type": "object"}
+
+
+def _doc(media_type: str, description: str, schema: dict = OBJECT) -> dict:
+    """The answer's media type and JSON shape in the OpenAPI document (the standards define the rest)."""
+    return {200: {"content": {media_type: {"schema": schema}}, "description": description}}
 
 
 @router.get(
@@ -70,7 +74,8 @@ def datex2_parking_light(platform: PlatformDep) -> FastJSONResponse:
 
 @router.get(
     "/ngsi-ld/entities", response_class=LDJSONResponse,
-    responses=_doc("application/ld+json", "array of NGSI-LD entities (Smart Data Models dataModel.Parking)"),
+    responses=_doc("application/ld+json", "array of NGSI-LD entities (Smart Data Models dataModel.Parking)",
+                   {"type": "array", "items": OBJECT}),
 )
 def ngsi_ld_entities(
     platform: PlatformDep,
