@@ -56,6 +56,7 @@ from alipay.aop.api.response.AlipayUserAgreementQueryResponse import (
 )
 
 from billing.alipay.errors import (
+    AlipayBillNotFound,
     AlipayOutcomeUnknown,
     AlipayRefused,
     AlipayRequestInvalid,
@@ -322,6 +323,8 @@ def _call(client: AlipayClient, request: Any, response: AlipayResponse, method: 
                                    field="code", value=args["alipay_code"], **args)
     if args["sub_code"] == "ACQ.TRADE_NOT_EXIST":
         raise AlipayTradeNotFound(method, **args)
+    if args["sub_code"] == "isp.bill_not_exist":
+        raise AlipayBillNotFound(method, **args)
     raise AlipayRefused(method, **args)
 
 

@@ -55,12 +55,19 @@ class AlipayTradeNotFound(AlipayRefused):
     code = "alipay_trade_not_found"
 
 
+class AlipayBillNotFound(AlipayRefused):
+    """Alipay has no bill for that day (isp.bill_not_exist): too old, not yet made (bills are T+1), or before the account."""
+
+    code = "alipay_bill_not_found"
+    http_status = 404
+
+
 class AlipayRequestInvalid(InvalidInput):
     """A call was asked with an argument Alipay would refuse; nothing was sent."""
 
     code = "alipay_request_invalid"
 
 __all__ = [
-    "AlipayError", "AlipayOutcomeUnknown", "AlipayRefused", "AlipayRequestInvalid", "AlipayResponseInvalid",
+    "AlipayBillNotFound", "AlipayError", "AlipayOutcomeUnknown", "AlipayRefused", "AlipayRequestInvalid", "AlipayResponseInvalid",
     "AlipaySignatureInvalid", "AlipayTradeNotFound", "AlipayUnavailable",
 ]

@@ -141,3 +141,12 @@ def test_only_the_city_runs_a_day_and_a_district_only_reads(recon_env):
     assert _resolve(env, seen[("amount_mismatch", c.id)]["id"], district, "correct", "a district may not").status_code == 403
     viewer = keys.issue("operator", "op1", "viewer")
     assert _resolve(env, seen[("amount_mismatch", c.id)]["id"], viewer, "correct", "a viewer may not").status_code == 403
+
+
+def test_a_day_alipay_has_no_bill_for_is_a_404_naming_it_and_keeps_no_day(recon_env):
+    """Bills exist from T+1 and for a limited past: asking for another day is the caller's mistake, not a failure of ours."""
+    env, keys = recon_env
+    r = env.api.post(f"{RECON}/days/1999-01-01/run", headers=keys.city)
+    assert r.status_code == 404 and r.json()["code"] == "alipay_bill_not_found" and r.json()["value"] == "isp.bill_not_exist"
+    assert env.api.get(f"{RECON}/days/1999-01-01", headers=keys.city).status_code in (200, 404)
+    assert env.api.get(f"{RECON}/days/1999-01-01/cases", headers=keys.city).json().get("cases", []) == []
