@@ -11,6 +11,7 @@ Target (issue 11): p99 <= 100 ms.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import tempfile
 import time
@@ -90,6 +91,7 @@ def main() -> None:
          "properties": {"id": lot, "name": f"Lot {lot}", "kind": "off_street", "operator": "op1", "district": "gusu", "total": 400}}
         for i, lot in enumerate(lots)]}
     tmp = Path(tempfile.mkdtemp(prefix="figures-"))
+    os.environ["PARKING_OPERATOR_KEYS"] = f"op1:{KEY}"  # operators' keys are an accounts setting, read from the environment
     with database("postgres", tmp) as url:
         platform = Platform(load_settings(DATABASE_URL=url, PARKING_DATA_DIR=str(tmp), PARKING_OPERATOR_KEYS=f"op1:{KEY}",
                                           PARKING_RATE_LIMIT_PER_MIN="0"), with_ingest=False)
