@@ -15,11 +15,11 @@ def test_drivers_see_only_their_own_orders(billing_env):
     assert [(o["id"], o["status"], o["amount_fen"], o["owed_fen"], o["lot_name"]) for o in listed] == [
         (mine.id, "unpaid", 400, 400, "Mall car park")]
     assert env.api.get(f"/v1/me/orders/{mine.id}", headers=alice.headers).status_code == 200
-    forbidden = env.api.get(f"/v1/me/orders/{theirs.id}", headers=alice.headers)
-    assert (forbidden.status_code, forbidden.json()["code"]) == (403, "forbidden")
+    theirs_read = env.api.get(f"/v1/me/orders/{theirs.id}", headers=alice.headers)
+    assert (theirs_read.status_code, theirs_read.json()["code"]) == (404, "order_not_found")  # as if it did not exist: no leak
     missing = env.api.get("/v1/me/orders/nope", headers=alice.headers)
     assert (missing.status_code, missing.json()["code"]) == (404, "order_not_found")
-    assert env.api.post(f"/v1/me/orders/{theirs.id}/pay", headers=alice.headers).status_code == 403
+    assert env.api.post(f"/v1/me/orders/{theirs.id}/pay", headers=alice.headers).status_code == 404
     assert env.api.get("/v1/me/orders").status_code == 401
     assert env.api.get("/v1/me/orders", params={"status": "paid"}, headers=alice.headers).json()["orders"] == []
     assert env.api.get("/v1/me/orders", params={"status": "bogus"}, headers=alice.headers).status_code == 422
