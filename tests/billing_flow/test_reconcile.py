@@ -80,7 +80,7 @@ def test_a_bill_not_issued_yet_is_alipays_refusal(billing_env):
     env = billing_env()
     tomorrow = local(env.clock()).date() + timedelta(days=400)
     r = env.api.get(f"/v1/operator/reconciliation/{tomorrow}", headers=OPERATOR)
-    assert r.status_code == 502 and r.json()["value"] == "isp.bill_not_exist"
+    assert (r.status_code, r.json()["code"], r.json()["value"]) == (404, "alipay_bill_not_found", "isp.bill_not_exist")
     assert env.api.get("/v1/operator/reconciliation/2026-13-01", headers=OPERATOR).status_code == 422
 
 
