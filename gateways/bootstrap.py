@@ -24,6 +24,7 @@ from billing.tariffs.versions import TariffBook
 from gateways.citizen.hub import Hub
 from gateways.citizen.sign_board import SignBoard
 from gateways.first_use import OnFirstUse
+from gateways.operator.commissioning_watch import CommissioningWatch
 from gateways.operator.permissions import load_operator_keys
 from gateways.schema import schema_revisions
 from gateways.workers import IngestSupervisor
@@ -41,6 +42,7 @@ from parking_core.registry import load_lots
 from parking_core.settings import Settings
 from parking_core.stays import StayBook
 from sensors.broker import EmbeddedBroker, embedded_password
+from sensors.device_credentials import device_access_of
 from sensors.mqtt import MqttIngest, MqttTarget, Publisher
 from sensors.pipeline import IngestPipeline
 from sensors.topics import Topics
@@ -83,6 +85,8 @@ class Platform:
         self.accounts = Accounts.from_settings(account_settings, data_dir=s.data_dir, uow=self.uow, clock=self.clock,
                                                sender=self.code_sender, notifier=self.notifier)  # its key file: on first use
         self.operator_keys = OnFirstUse(lambda: load_operator_keys(account_settings, s.data_dir))
+        self.device_access = OnFirstUse(lambda: device_access_of(self))  # devices' broker credentials (docs/DEVICES.md)
+        self.commissioning_watch = CommissioningWatch(self)  # car parks going live (swept while an HTTP app serves)
         self.broker: EmbeddedBroker | None = None
         self.mqtt_target: MqttTarget | None = None
         self.publisher: Publisher | None = None
@@ -264,6 +268,7 @@ class Platform:
 
     def stop(self) -> None:
         self._stop.set()
+        self.commissioning_watch.stop()
         self.billing.stop()
         if getattr(self, "_follower", None) is not None:
             self._follower.disconnect()

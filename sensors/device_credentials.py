@@ -277,14 +277,15 @@ class DeviceAccess:
 
 
 def device_access(platform: Any) -> DeviceAccess:
-    """The platform's DeviceAccess, made on first use from its settings (tests may set `platform.device_access`)."""
-    access = getattr(platform, "device_access", None)
-    if access is None:
-        access = DeviceAccess(uow=platform.uow, clock=platform.clock, backend=credentials_backend(platform.settings),
-                              topic_prefix=platform.settings.topic_prefix)
-        platform.device_access = access
-    return access
+    """The platform's DeviceAccess (a declared part: `Platform.device_access`, made on first use)."""
+    return platform.device_access.get()
+
+
+def device_access_of(platform: Any) -> DeviceAccess:
+    """A DeviceAccess over the platform's database and broker settings (what `Platform` builds on first use)."""
+    return DeviceAccess(uow=platform.uow, clock=platform.clock, backend=credentials_backend(platform.settings),
+                        topic_prefix=platform.settings.topic_prefix)
 
 
 __all__ = ["BrokerCannotEnforce", "CliActor", "CredentialNotFound", "CredentialRecord", "DeviceAccess", "DeviceCredentialSettings", "DeviceCredentials",
-           "DynsecCredentials", "IssuedCredential", "NotEnforced", "credentials_backend", "device_access", "device_topics", "password_digest"]
+           "DynsecCredentials", "IssuedCredential", "NotEnforced", "credentials_backend", "device_access", "device_access_of", "device_topics", "password_digest"]

@@ -16,20 +16,24 @@ SWEEP_S = 1.0
 
 
 class CommissioningWatch:
-    def __init__(self, platform) -> None:
+    """A declared part of the platform: built with it, swept while an HTTP app serves it, stopped with it."""
+
+    def __init__(self, platform) -> None:  # noqa: ANN001 - the Platform (gateways.bootstrap imports this module)
         self.platform = platform
-        self._stop: threading.Event = getattr(platform, "_stop", None) or threading.Event()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @classmethod
-    def attach(cls, platform) -> CommissioningWatch:
-        """The platform's watcher, started on first use (one per platform, stopped with it)."""
-        watch = getattr(platform, "commissioning_watch", None)
-        if watch is None:
-            watch = platform.commissioning_watch = cls(platform)
-            watch._thread = threading.Thread(target=watch._run, name="commissioning", daemon=True)
-            watch._thread.start()
-        return watch
+    def start(self) -> CommissioningWatch:
+        """Start sweeping (once; later calls change nothing)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="commissioning", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
 
     def check(self) -> list[str]:
         """Promote the commissioning lots whose devices have all been heard; reload the directory if any did."""

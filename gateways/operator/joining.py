@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 
 from gateways.http.deps import PlatformDep
 from gateways.http.errors import ErrorBody
-from gateways.operator.commissioning_watch import CommissioningWatch
 from gateways.operator.joining_schemas import (
     CommissioningRead,
     CredentialsRead,
@@ -51,7 +50,7 @@ EXAMPLE = {
 
 def include(app: FastAPI) -> None:
     """Serve the joining endpoints on this app and let its platform's car parks go live by themselves."""
-    app.state.commissioning = CommissioningWatch.attach(app.state.platform)
+    app.state.platform.commissioning_watch.start()
     app.include_router(router)
 
 
