@@ -65,7 +65,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(guidance.router)
     app.include_router(places.router)
     metrics.install(app, platform)
-    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_env())
+    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.for_platform(platform))
     app.add_middleware(OpenDataCors)  # outside the rate limit: preflights are free, a 429 is readable
     app.add_middleware(CachingMiddleware)  # 429s and errors get no-store too
     app.add_middleware(BodyLimitMiddleware)  # outermost: an oversized body is refused before anything reads it
