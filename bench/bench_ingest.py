@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import multiprocessing as mp
 import pstats
 import tempfile
@@ -335,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--flush-ms", type=float, default=20.0, help="PARKING_INGEST_FLUSH_MS")
     ap.add_argument("--bad-fraction", type=float, default=0.0)
     ap.add_argument("--profile", action="store_true", help="cProfile the pipeline (single in-process worker) and print the top")
+    ap.add_argument("--json", type=Path, help="also write the medians to this file (bench_workers reads it)")
     args = ap.parse_args(argv)
     if args.workers > 1 and not args.redis:
         ap.error("--workers > 1 needs --redis: separate processes can only share live state in Redis")
@@ -376,6 +378,9 @@ def main(argv: list[str] | None = None) -> None:
     plat_med = median([r.messages / r.platform_s for r in results])
     rows.append(("median", bare_med, plat_med, plat_med / bare_med, "yes" if all(r.ok for r in results) else "NO"))
     table("drain rate, events/s", ["", "bare subscriber", "platform ingest", "platform/bare", "zero loss"], rows)
+    if args.json:
+        args.json.write_text(json.dumps({"workers": args.workers, "bare_per_s": bare_med, "platform_per_s": plat_med,
+                                         "ratio": plat_med / bare_med, "zero_loss": all(r.ok for r in results)}))
     if profiler is not None:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)

@@ -21,6 +21,7 @@ import argparse
 import cProfile
 import gc
 import io
+import json
 import multiprocessing as mp
 import os
 import pstats
@@ -412,6 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--guidance-rates", type=float, nargs="+", default=[100.0], help="open-loop requests/s for guidance")
     ap.add_argument("--forecast-rate", type=float, default=100.0, help="open-loop requests/s for forecasts")
     ap.add_argument("--profile", action="store_true", help="also profile the handlers in-process (--workers 1)")
+    ap.add_argument("--json", type=Path, help="also write every row to this file (bench_workers reads it)")
     args = ap.parse_args(argv)
     if args.embedded and args.workers > 1:
         raise SystemExit("--workers above 1 needs Redis: drop --embedded")
@@ -526,6 +528,9 @@ def main(argv: list[str] | None = None) -> None:
                                                     "longest GC pause", "errors"], results)
     if breakdown:
         table("one request at a time, ms", ["endpoint", "handler alone", "whole app in-process (ASGI)", "over HTTP, p50"], breakdown)
+    if args.json:
+        keys = ("what", "load", "requests", "rps", "p50", "p99", "max", "in_server", "gc_ms", "errors")
+        args.json.write_text(json.dumps({"workers": args.workers, "config": config, "rows": [dict(zip(keys, x)) for x in results]}))
     by = {x[0]: x for x in results if "closed" in x[1]}
     for near, geo in (("nearby", "geosearch"), ("nearby5", "geosearch5")):
         console.print(f"{near} vs raw GEOSEARCH, closed loop: throughput {by[near][3] / by[geo][3]:.2f}x; "
