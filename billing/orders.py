@@ -7,11 +7,12 @@ Nothing here talks to Alipay; charging is the payment worker's job, after the ex
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from billing.events import OrderCreated, OrderRepriced
@@ -31,6 +32,7 @@ from parking_core.db import UnitOfWork, kept
 from parking_core.directory import Directory
 from parking_core.domain_events import StayCorrected, VehicleExited
 from parking_core.errors import Conflict, Forbidden, InvalidInput
+from parking_core.models import UTCDateTime
 from parking_core.plates import normalize_plate
 from parking_core.session_models import ParkingSession
 
@@ -152,8 +154,10 @@ class OrderBook:
                 return order
         raise Forbidden(f"order {order_id} is not yours", field="order_id", value=order_id)
 
-    def of_account(self, account_id: str, *, status: str | tuple[str, ...] | None = None, limit: int = 100) -> list[Order]:
-        """The caller's orders, newest first, with unpaid ones of nobody's for plates the caller holds."""
+    def of_account(self, account_id: str, *, status: str | tuple[str, ...] | None = None, limit: int = 100,
+                   after: tuple[datetime, str] | None = None) -> list[Order]:
+        """The caller's orders, newest first (ties by id), with unpaid ones of nobody's for plates the caller holds;
+        `after` (an order's exit time and id) starts below that order, so pages neither repeat nor skip one."""
         with self.uow() as uow:
             db = uow.session
             plates = [b.plate for b in plates_of(db, account_id)]
@@ -161,19 +165,28 @@ class OrderBook:
             q = select(Order).where(or_(Order.account_id == account_id, orphans) if plates else Order.account_id == account_id)
             if status:
                 q = q.where(Order.status.in_((status,) if isinstance(status, str) else status))
+            if after is not None:
+                q = q.where(_below(Order.exited_at, Order.id, after))
             return kept(db, list(db.scalars(q.order_by(Order.exited_at.desc(), Order.id).limit(limit))))
 
-    def sessions_of(self, account_id: str, *, limit: int = 50) -> list[tuple[ParkingSession, Order | None]]:
-        """The caller's stays: those of plates they hold since they bound them, and those they were billed for."""
+    def sessions_of(self, account_id: str, *, limit: int = 50, after: tuple[datetime, str] | None = None,
+                    plates: Collection[str] | None = None) -> list[tuple[ParkingSession, Order | None]]:
+        """The caller's stays: those of plates they hold since they bound them, and those they were billed for; newest
+        first (by entry, else exit; ties by id), below `after` (a stay's time and id); only of `plates` when given."""
+        if plates is not None and not plates:
+            return []
         with self.uow() as uow:
             db = uow.session
             started = func.coalesce(ParkingSession.entered_at, ParkingSession.exited_at)
             since_bound = [and_(ParkingSession.plate == b.plate, started >= b.bound_at) for b in plates_of(db, account_id)]
             billed = select(Order.session_id).where(Order.account_id == account_id)
-            rows = db.execute(
-                select(ParkingSession, Order).outerjoin(Order, Order.session_id == ParkingSession.id)
-                .where(or_(ParkingSession.id.in_(billed), *since_bound), ParkingSession.status != "void")
-                .order_by(started.desc(), ParkingSession.id).limit(limit))
+            q = (select(ParkingSession, Order).outerjoin(Order, Order.session_id == ParkingSession.id)
+                 .where(or_(ParkingSession.id.in_(billed), *since_bound), ParkingSession.status != "void"))
+            if plates is not None:
+                q = q.where(ParkingSession.plate.in_(list(plates)))
+            if after is not None:
+                q = q.where(_below(started, ParkingSession.id, after))
+            rows = db.execute(q.order_by(started.desc(), ParkingSession.id).limit(limit))
             return kept(db, [(s, o) for s, o in rows])
 
     def listed(self, *, status: str | None = None, lot_id: str | None = None, plate: str | None = None,
@@ -195,3 +208,9 @@ class OrderBook:
         with self.uow() as uow:
             return kept(uow.session, list(uow.session.scalars(select(OrderAudit).where(OrderAudit.order_id == order_id)
                                                               .order_by(OrderAudit.id))))
+
+
+def _below(at: Any, row_id: Any, after: tuple[datetime, str]) -> Any:
+    """Rows after (at, id) in the order `at` newest first, then id: older, or as old with a greater id."""
+    when = literal(after[0], UTCDateTime())
+    return or_(at < when, and_(at == when, row_id > after[1]))

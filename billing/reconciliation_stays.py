@@ -4,6 +4,9 @@ platform recorded there, naming every entry or exit one side has and the other l
 The list is `direction,plate,time` with that header: `in`/`out`, the plate as read (normalised here), an
 RFC 3339 time with its offset inside that Shanghai day. A list with any bad line is refused whole, each bad
 line named, and nothing is stored; a good list replaces the one sent before for that car park and day.
+
+The lines keep their plates PARKING_RETAIN_STAY_LISTS_DAYS (billing/retention.py), then only the plate's keyed hash;
+comparing such a list hashes the platform's side alike (`plate_key`), so an old day still compares.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -20,6 +23,7 @@ from billing.reconciliation import day_bounds
 from billing.reconciliation_models import StayList, StayListLine
 from parking_core.db import UnitOfWork
 from parking_core.errors import InvalidInput, NotFound
+from parking_core.plate_privacy import is_hashed, plate_hash
 from parking_core.plates import normalize_plate
 from parking_core.session_models import ParkingSession
 
@@ -154,6 +158,7 @@ class StayLists:
     uow: Callable[[], UnitOfWork]
     clock: Callable[[], datetime]
     tolerance: timedelta = timedelta(minutes=5)
+    plate_key: Callable[[], bytes] | None = None  # the plate-hash key, for lists past their retention
 
     def store(self, lot_id: str, day: date, text: str, *, sent_by: str) -> StayList:
         """Check the whole list, then replace the lot's list of that day in one transaction."""
@@ -186,6 +191,9 @@ class StayLists:
                       for r in db.scalars(select(StayListLine).where(StayListLine.list_id == sent.id))]
             ours = _platform_passages(db, lot_id, day)
             entries, exits = sent.entries, sent.exits
+        if self.plate_key is not None and any(is_hashed(p.plate) for p in theirs):
+            key = self.plate_key()
+            ours = [replace(p, plate=plate_hash(key, p.plate)) for p in ours]
         matched, only_ours, only_theirs = compare_passages(ours, theirs, self.tolerance)
         return StayComparison(lot_id, day, entries, exits, sum(p.direction == "in" for p in ours),
                               sum(p.direction == "out" for p in ours), matched, only_ours, only_theirs)

@@ -7,13 +7,15 @@ from typing import Any
 from fastapi import FastAPI
 
 from billing.retention import retention_parts
+from parking_core.plate_verification_settings import evidence_folder, load_plate_verification_settings
 from parking_core.retention import RetentionJob, RetentionSettings, load_retention_settings, plate_hash_key
 from parking_core.retention_daily import DailyRetention
 
 
 def retention_job(platform: Any, settings: RetentionSettings | None = None) -> RetentionJob:
     settings = settings or load_retention_settings()
-    return RetentionJob(uow=platform.uow, clock=platform.clock, settings=settings, parts=retention_parts(),
+    folder = evidence_folder(load_plate_verification_settings(), platform.settings.data_dir)
+    return RetentionJob(uow=platform.uow, clock=platform.clock, settings=settings, parts=retention_parts(folder),
                         key=lambda: plate_hash_key(settings, platform.settings.data_dir))
 
 

@@ -16,13 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, literal, or_, select
 from sqlalchemy.orm import Session
 
 from parking_core.account_models import PlateBinding, PlateEvidence
 from parking_core.audit import Actor, record_audit
 from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, DependencyUnavailable, NotFound
+from parking_core.models import UTCDateTime
 from parking_core.notify import Notifier
 from parking_core.plate_verification_events import PlateOwnerChanged
 from parking_core.plate_verification_files import load, store
@@ -118,10 +119,15 @@ class PlateVerifications:
             uow.commit()
         return evidence, True
 
-    def of_account(self, account_id: str) -> list[PlateEvidence]:
+    def of_account(self, account_id: str, *, limit: int = 100, after: tuple[datetime, str] | None = None) -> list[PlateEvidence]:
+        """The account's uploads, newest first (ties by id), below `after` (an upload's time and id)."""
+        q = select(PlateEvidence).where(PlateEvidence.account_id == account_id)
+        if after is not None:
+            when = literal(after[0], UTCDateTime())
+            q = q.where(or_(PlateEvidence.created_at < when, and_(PlateEvidence.created_at == when, PlateEvidence.id > after[1])))
         with self.uow() as uow:
-            return kept(uow.session, list(uow.session.scalars(select(PlateEvidence).where(
-                PlateEvidence.account_id == account_id).order_by(PlateEvidence.created_at.desc()))))
+            return kept(uow.session, list(uow.session.scalars(q.order_by(PlateEvidence.created_at.desc(), PlateEvidence.id)
+                                                              .limit(limit))))
 
     def queue(self, status: str | None = None) -> list[PlateEvidence]:
         """Every submission (or those with this status), oldest first: the reviewers' queue."""

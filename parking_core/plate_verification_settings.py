@@ -16,8 +16,13 @@ class PlateVerificationSettings(BaseSettings):
     evidence_dir: Path | None = Field(default=None, alias="PARKING_PLATE_EVIDENCE_DIR")  # None: <data dir>/plate-evidence
 
 
+def evidence_folder(settings: PlateVerificationSettings, data_dir: Path) -> Path:
+    """Where the files are: PARKING_PLATE_EVIDENCE_DIR, else <data dir>/plate-evidence (uploads and retention agree)."""
+    return settings.evidence_dir or data_dir / "plate-evidence"
+
+
 def load_plate_verification_settings(**overrides) -> PlateVerificationSettings:
     return load_validated(PlateVerificationSettings, overrides)
 
 
-__all__ = ["PlateVerificationSettings", "load_plate_verification_settings"]
+__all__ = ["PlateVerificationSettings", "evidence_folder", "load_plate_verification_settings"]

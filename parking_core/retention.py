@@ -1,9 +1,10 @@
 """Plates kept only as long as billing and disputes need them, then replaced by a keyed hash (docs/SECURITY.md, Privacy).
 
-Each kind of record is a `RetentionPart` (the event log and the accounts' plate history here; stays and orders in
-billing/retention.py, which knows when an order is settled). The job hashes in batches of `batch` rows, one
-transaction each, and appends one audit row with the counts (never a plate). A hashed plate starts with `#`, which
-no normalised plate holds, so a second run finds nothing more to do.
+Each kind of record is a `RetentionPart` (the event log and the accounts' plate history here, vehicle-licence uploads
+in parking_core/plate_verification_retention.py; stays and orders, and car parks' stay lists, in billing/retention.py,
+which knows when an order is settled). The job hashes in batches of `batch` rows, one transaction each, and appends
+one audit row with the counts (never a plate). A hashed plate starts with `#`, which no normalised plate holds, so a
+second run finds nothing more to do.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,8 @@ class RetentionSettings(BaseSettings):
     events_days: int = Field(default=90, alias="PARKING_RETAIN_EVENTS_DAYS", ge=1, le=36_500)
     records_days: int = Field(default=1095, alias="PARKING_RETAIN_RECORDS_DAYS", ge=30, le=36_500)
     disputes_days: int = Field(default=1095, alias="PARKING_RETAIN_DISPUTES_DAYS", ge=30, le=36_500)
+    evidence_days: int = Field(default=90, alias="PARKING_RETAIN_EVIDENCE_DAYS", ge=1, le=36_500)  # from the decision
+    stay_lists_days: int = Field(default=180, alias="PARKING_RETAIN_STAY_LISTS_DAYS", ge=30, le=36_500)  # from the list's day
     hour: int = Field(default=3, alias="PARKING_RETENTION_HOUR", ge=-1, le=23)  # Shanghai hour of the daily run; -1 never
     batch: int = Field(default=500, alias="PARKING_RETENTION_BATCH", ge=1, le=100_000)
     hash_key: SecretStr | None = Field(default=None, alias="PARKING_PLATE_HASH_KEY")
@@ -71,6 +74,14 @@ def plate_hash_key(settings: RetentionSettings, data_dir: Path) -> bytes:
     return key.encode()
 
 
+class Batch(NamedTuple):
+    """What one batch did: rows hashed, the last key (where the next batch starts), files deleted from disk."""
+
+    hashed: int
+    after: Any
+    files: int = 0
+
+
 class RetentionPart(Protocol):
     """One kind of record: how many rows are due before `cutoff`; hash up to `limit` of them after the key `after`
     (None: from the start), returning how many and the last key, so a run never reads a row twice."""
@@ -80,7 +91,7 @@ class RetentionPart(Protocol):
 
     def due(self, db: Session, cutoff: datetime) -> int: ...
 
-    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int, after: Any) -> tuple[int, Any]: ...
+    def hash_batch(self, db: Session, cutoff: datetime, key: bytes, limit: int, after: Any) -> Batch: ...
 
 
 @dataclass(frozen=True)
@@ -95,14 +106,16 @@ class SystemActor:
 
 @dataclass
 class RetentionReport:
-    """Rows due and rows hashed per kind; counts only, never a plate."""
+    """Rows due and rows hashed per kind, files deleted per kind that keeps files; counts only, never a plate."""
 
     dry_run: bool
     due: dict[str, int] = field(default_factory=dict)
     hashed: dict[str, int] = field(default_factory=dict)
+    files_deleted: dict[str, int] = field(default_factory=dict)
 
 
-def _clear(column: Any) -> Any:
+def clear_plate(column: Any) -> Any:
+    """A plate column still in the clear (set and not yet a hash)."""
     return and_(column.is_not(None), ~column.startswith(HASH_MARK))
 
 
@@ -113,7 +126,7 @@ class EventLogPart:
 
     def _where(self, cutoff: datetime) -> Any:
         plate = OccupancyEvent.data["plate"].as_string()
-        return and_(OccupancyEvent.ts < cutoff, _clear(plate))
+        return and_(OccupancyEvent.ts < cutoff, clear_plate(plate))
 
     def due(self, db: Session, cutoff: datetime) -> int:
         return db.scalar(select(func.count()).select_from(OccupancyEvent).where(self._where(cutoff))) or 0
@@ -124,7 +137,7 @@ class EventLogPart:
         if rows:
             db.execute(update(OccupancyEvent), [{"id": r.id, "data": {**r.data, "plate": plate_hash(key, r.data["plate"])}}
                                                 for r in rows])
-        return len(rows), rows[-1].id if rows else after
+        return Batch(len(rows), rows[-1].id if rows else after)
 
 
 class PlateHistoryPart:
@@ -133,11 +146,11 @@ class PlateHistoryPart:
     kind, setting = "bindings_disputes", "disputes_days"
 
     def _bindings(self, cutoff: datetime) -> Any:
-        return and_(PlateBinding.unbound_at.is_not(None), PlateBinding.unbound_at < cutoff, _clear(PlateBinding.plate))
+        return and_(PlateBinding.unbound_at.is_not(None), PlateBinding.unbound_at < cutoff, clear_plate(PlateBinding.plate))
 
     def _disputes(self, cutoff: datetime) -> Any:
         return and_(PlateDispute.status != "open", PlateDispute.resolved_at < cutoff,
-                    or_(_clear(PlateDispute.plate), PlateDispute.evidence != ""))
+                    or_(clear_plate(PlateDispute.plate), PlateDispute.evidence != ""))
 
     def due(self, db: Session, cutoff: datetime) -> int:
         return ((db.scalar(select(func.count()).select_from(PlateBinding).where(self._bindings(cutoff))) or 0)
@@ -149,7 +162,7 @@ class PlateHistoryPart:
             row.plate, done = plate_hash(key, row.plate), done + 1
         for row in db.scalars(select(PlateDispute).where(self._disputes(cutoff)).order_by(PlateDispute.id).limit(limit - done)):
             row.plate, row.evidence, done = plate_hash(key, row.plate), "", done + 1
-        return done, None
+        return Batch(done, None)
 
 
 @dataclass
@@ -172,29 +185,34 @@ class RetentionJob:
             cutoff = now - timedelta(days=getattr(self.settings, part.setting))
             with self.uow() as uow:
                 due = report.due[part.kind] = part.due(uow.session, cutoff)
-            done, after = 0, None
+            done, files, after = 0, 0, None
             while not dry_run and done < due:
                 with self.uow() as uow:
-                    n, after = part.hash_batch(uow.session, cutoff, key, self.settings.batch, after)
+                    batch = part.hash_batch(uow.session, cutoff, key, self.settings.batch, after)
                     uow.commit()
-                if n == 0:
+                if batch.hashed == 0:
                     break
-                done += n
+                done, files, after = done + batch.hashed, files + batch.files, batch.after
                 if progress is not None:
                     progress(part.kind, done, due)
             report.hashed[part.kind] = done
+            if getattr(part, "keeps_files", False):
+                report.files_deleted[part.kind] = files
         if not dry_run:
             with self.uow() as uow:
                 record_audit(uow.session, actor=SystemActor(), action="privacy.retention", subject="retention",
-                             operator_id=None, before={"due": report.due}, after={"hashed": report.hashed}, at=now)
+                             operator_id=None, before={"due": report.due},
+                             after={"hashed": report.hashed, "files_deleted": report.files_deleted}, at=now)
                 uow.commit()
-        log.info("retention%s: due %s, hashed %s", " (dry run)" if dry_run else "", report.due, report.hashed)
+        log.info("retention%s: due %s, hashed %s, files deleted %s", " (dry run)" if dry_run else "", report.due,
+                 report.hashed, report.files_deleted)
         return report
 
 
 def core_parts() -> list[RetentionPart]:
+    """The parts kept in this file (vehicle-licence uploads: parking_core/plate_verification_retention.py)."""
     return [EventLogPart(), PlateHistoryPart()]
 
 
-__all__ = ["EventLogPart", "PlateHistoryPart", "RetentionJob", "RetentionPart", "RetentionReport", "RetentionSettings",
-           "SystemActor", "core_parts", "load_retention_settings", "plate_hash_key"]
+__all__ = ["Batch", "EventLogPart", "PlateHistoryPart", "RetentionJob", "RetentionPart", "RetentionReport", "RetentionSettings",
+           "SystemActor", "clear_plate", "core_parts", "load_retention_settings", "plate_hash_key"]

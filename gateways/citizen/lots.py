@@ -31,23 +31,27 @@ def nearby(
     radius_m: float = Query(1000, ge=0, le=50_000),
     min_free: int = Query(0, ge=0),
     limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0, le=50_000, description="car parks to skip: the previous answer's next_offset"),
 ) -> dict:
-    """Car parks within the radius, nearest first, with their live availability."""
+    """Car parks within the radius, nearest first, with their live availability; `next_offset` (null on the last page)
+    asks for the next ones."""
     lat, lon = wgs84_in(coord, lat, lon)  # distances are measured in WGS-84
     found = platform.directory.nearest(lat, lon, radius_m)  # lazy: exact distances only for the lots taken
     rules = AvailabilityRules.from_settings(platform.settings)
     now, out = platform.clock(), []
     # live state is read only for lots that may be returned: `limit` of them, or chunks while min_free filters
-    chunk = limit if min_free == 0 else max(limit, 50)
-    while len(out) < limit and (batch := list(islice(found, chunk))):
+    want = offset + limit
+    chunk = want if min_free == 0 else max(want, 50)
+    while len(out) < want and (batch := list(islice(found, chunk))):
         distance = {info.id: d for d, info in batch}
         for info, a in read_availability(platform.directory.lots, platform.live, list(distance), now, rules):
             if a.free < min_free:
                 continue
             out.append(NearbyLot(distance_m=round(distance[info.id], 1), **_fields(info, a)))
-            if len(out) >= limit:
+            if len(out) >= want:
                 break
-    return coord_out(coord, {"lots": out})
+    shown = out[offset:]
+    return coord_out(coord, {"lots": shown, "next_offset": offset + limit if len(shown) == limit else None})
 
 
 @router.get("/lots/{lot_id}", response_model=LotDetail, responses=NOT_FOUND)

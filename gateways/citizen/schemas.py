@@ -41,6 +41,7 @@ class LotDetail(LotRead):
 
 class NearbyList(BaseModel):
     lots: list[NearbyLot]
+    next_offset: int | None = Field(None, description="pass as `offset` for the next, farther car parks; null on the last page")
 
 
 class BerthRead(BaseModel):

@@ -8,13 +8,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from parking_core.errors import ParkingError
 
-privacy_app = typer.Typer(help="Privacy: retention of plates.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Privacy: retention of plates (and of vehicle-licence files).", no_args_is_help=True)
 out = Console()
 
 
 @privacy_app.command("retention")
 def retention(dry_run: bool = typer.Option(False, "--dry-run", help="count what is due, change nothing")) -> None:
-    """Hash the plates of records past their retention (event log, stays and orders, bindings and disputes), in batches."""
+    """Hash the plates of records past their retention (event log, bindings and disputes, licence uploads, whose files are
+    deleted, stays and orders, car parks' stay lists), in batches."""
     from gateways.cli.main import _fail, _offline_platform, _settings
     from gateways.cli.startup import named_failures
     from gateways.retention_app import retention_job
@@ -44,6 +45,8 @@ def retention(dry_run: bool = typer.Option(False, "--dry-run", help="count what 
         platform.stop()
     for kind, due in report.due.items():
         done = "" if dry_run else f", hashed {report.hashed.get(kind, 0)}"
+        if not dry_run and kind in report.files_deleted:
+            done += f", files deleted {report.files_deleted[kind]}"
         out.print(f"{kind}: {due} due{done}")
     if dry_run:
         out.print("dry run: nothing changed")

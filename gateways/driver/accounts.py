@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from gateways.driver.agreement import AgreementRead
 from gateways.driver.auth import AccountsDep, CurrentAccount
 from gateways.http.errors import ErrorBody
+from gateways.http.paging import NEXT_CURSOR, CursorPage, cursor_page
 from parking_core.account_models import PlateBinding, PlateDispute
 from parking_core.accounts import mask_phone
 
@@ -101,6 +102,7 @@ class DisputeRead(BaseModel):
 
 class DisputeList(BaseModel):
     disputes: list[DisputeRead]
+    next_cursor: str | None = Field(None, description=NEXT_CURSOR)
 
 
 def _plate(b: PlateBinding) -> PlateRead:
@@ -197,5 +199,8 @@ def open_dispute(plate: str, body: DisputeCreate, account_id: CurrentAccount, ac
 
 
 @router.get("/me/disputes", response_model=DisputeList, responses=SIGNED_IN)
-def my_disputes(account_id: CurrentAccount, accounts: AccountsDep) -> DisputeList:
-    return DisputeList(disputes=[_dispute(d) for d in accounts.disputes_of(account_id)])
+def my_disputes(account_id: CurrentAccount, accounts: AccountsDep,
+                page: CursorPage = cursor_page("disputes", default=50, maximum=200)) -> DisputeList:
+    """The disputes you opened, newest first."""
+    shown = page.of(accounts.disputes_of(account_id), key=lambda d: (d.created_at, d.id))
+    return DisputeList(disputes=[_dispute(d) for d in shown], next_cursor=page.next_cursor)

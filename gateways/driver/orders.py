@@ -1,6 +1,9 @@
 """Driver gateway for billing: my stays, my orders, paying one by QR code, my receipts. Only the caller's own
 data: another driver's order answers 404, as an order that does not exist (nothing tells a driver what exists).
 
+Lists page by cursor, newest first (gateways/http/paging.py): `limit`, `cursor` = the previous answer's `next_cursor`
+(also its `Link: rel="next"` header), so an order made while a driver pages through neither repeats nor hides one.
+
 Place and time are shown only for plates the caller owns verified (parking_core/plate_verification.py): an order
 of a plate not yet verified shows its amount and day, no car park, no times; its stays are not listed at all."""
 from __future__ import annotations
@@ -18,6 +21,7 @@ from billing.orders import SETTLED, OrderNotFound, kept
 from gateways.driver.auth import CurrentAccount
 from gateways.http.deps import BillingDep, PlatformDep
 from gateways.http.errors import ErrorBody
+from gateways.http.paging import NEXT_CURSOR, CursorPage, cursor_page
 from parking_core.clock import local
 from parking_core.errors import Forbidden
 from parking_core.plate_verification import verified_plates
@@ -61,6 +65,7 @@ class OrderRead(BaseModel):
 
 class OrderList(BaseModel):
     orders: list[OrderRead]
+    next_cursor: str | None = Field(None, description=NEXT_CURSOR)
 
 
 class BreakdownLine(BaseModel):
@@ -85,6 +90,7 @@ class OrderDetail(OrderRead):
 
 class ReceiptList(BaseModel):
     receipts: list[OrderDetail]
+    next_cursor: str | None = Field(None, description=NEXT_CURSOR)
 
 
 class SessionOrder(BaseModel):
@@ -106,6 +112,7 @@ class SessionRead(BaseModel):
 
 class SessionList(BaseModel):
     sessions: list[SessionRead]
+    next_cursor: str | None = Field(None, description=NEXT_CURSOR)
 
 
 class QrPay(BaseModel):
@@ -147,27 +154,34 @@ def _details(platform, billing, orders: list[Order], verified: set[str]) -> list
                         payments=paid.get(o.id, [])) for o in orders]
 
 
+def _order_key(o: Order) -> tuple[datetime, str]:
+    return o.exited_at, o.id
+
+
 @router.get("/sessions", response_model=SessionList, responses=SIGNED_IN)
 def my_sessions(account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep,
-                limit: int = Query(50, ge=1, le=200)) -> SessionList:
+                page: CursorPage = cursor_page("sessions", default=50, maximum=200)) -> SessionList:
     """Stays of the plates you hold (since you bound them) and stays you were billed for, newest first; only for
     plates verified as yours (an unverified plate's debts are in /v1/me/orders, without place or time)."""
     verified = _verified(platform, account_id)
-    rows = [(s, o) for s, o in billing.orders.sessions_of(account_id, limit=limit) if s.plate in verified]
+    rows = page.cut(billing.orders.sessions_of(account_id, limit=page.fetch, after=page.after, plates=verified),
+                    key=lambda r: (r[0].entered_at or r[0].exited_at, r[0].id))
     return SessionList(sessions=[SessionRead(
         id=s.id, lot_id=s.lot_id, lot_name=_lot_name(platform, s.lot_id), plate=s.plate, status=s.status,
         entered_at=s.entered_at, exited_at=s.exited_at,
-        order=SessionOrder(id=o.id, status=o.status, amount_fen=o.amount_fen) if o else None) for s, o in rows])
+        order=SessionOrder(id=o.id, status=o.status, amount_fen=o.amount_fen) if o else None) for s, o in rows],
+        next_cursor=page.next_cursor)
 
 
 @router.get("/orders", response_model=OrderList, responses=SIGNED_IN)
 def my_orders(account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep,
-              status: OrderStatus | None = Query(None), limit: int = Query(100, ge=1, le=500)) -> OrderList:
+              status: OrderStatus | None = Query(None),
+              page: CursorPage = cursor_page("orders", default=100, maximum=500)) -> OrderList:
     """Your orders, newest first; unpaid orders of nobody's for plates you hold are listed too (debts follow the plate).
     Orders of a plate not verified as yours show amount and day only."""
     verified = _verified(platform, account_id)
-    return OrderList(orders=[order_read(platform, o, shown=o.plate in verified)
-                             for o in billing.orders.of_account(account_id, status=status, limit=limit)])
+    orders = page.cut(billing.orders.of_account(account_id, status=status, limit=page.fetch, after=page.after), key=_order_key)
+    return OrderList(orders=[order_read(platform, o, shown=o.plate in verified) for o in orders], next_cursor=page.next_cursor)
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail, responses=MINE)
@@ -191,7 +205,7 @@ def pay_order(order_id: str, account_id: CurrentAccount, billing: BillingDep) ->
 
 @router.get("/receipts", response_model=ReceiptList, responses=SIGNED_IN)
 def my_receipts(account_id: CurrentAccount, billing: BillingDep, platform: PlatformDep,
-                limit: int = Query(100, ge=1, le=500)) -> ReceiptList:
-    """Paid orders with the tariff's lines as priced and the payments that settled them."""
-    orders = billing.orders.of_account(account_id, status=SETTLED, limit=limit)
-    return ReceiptList(receipts=_details(platform, billing, orders, _verified(platform, account_id)))
+                page: CursorPage = cursor_page("receipts", default=100, maximum=500)) -> ReceiptList:
+    """Paid orders with the tariff's lines as priced and the payments that settled them, newest first."""
+    orders = page.cut(billing.orders.of_account(account_id, status=SETTLED, limit=page.fetch, after=page.after), key=_order_key)
+    return ReceiptList(receipts=_details(platform, billing, orders, _verified(platform, account_id)), next_cursor=page.next_cursor)

@@ -6,14 +6,15 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Response, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateways.citizen.schemas import ErrorBody
 from gateways.driver.auth import CurrentAccount
 from gateways.http.deps import PlatformDep
+from gateways.http.paging import NEXT_CURSOR, CursorPage, cursor_page
 from parking_core.account_models import PlateEvidence
 from parking_core.plate_verification import PlateVerifications
-from parking_core.plate_verification_settings import load_plate_verification_settings
+from parking_core.plate_verification_settings import evidence_folder, load_plate_verification_settings
 
 router = APIRouter(prefix="/v1/me", tags=["driver accounts"])
 SIGNED_IN = {401: {"model": ErrorBody, "description": "no valid Bearer token"}}
@@ -23,8 +24,7 @@ def get_verifications(platform: PlatformDep) -> PlateVerifications:
     """Plate verification over the platform's database; evidence kept in PARKING_PLATE_EVIDENCE_DIR (outside the web root)."""
     s = load_plate_verification_settings()
     return PlateVerifications(uow=platform.uow, clock=platform.clock, notifier=platform.accounts.notifier,
-                              folder=s.evidence_dir or platform.settings.data_dir / "plate-evidence",
-                              max_bytes=s.evidence_max_bytes)
+                              folder=evidence_folder(s, platform.settings.data_dir), max_bytes=s.evidence_max_bytes)
 
 
 VerificationsDep = Annotated[PlateVerifications, Depends(get_verifications)]
@@ -44,6 +44,7 @@ class EvidenceRead(BaseModel):
 
 class EvidenceList(BaseModel):
     verifications: list[EvidenceRead]
+    next_cursor: str | None = Field(None, description=NEXT_CURSOR)
 
 
 def evidence_read(e: PlateEvidence) -> EvidenceRead:
@@ -69,6 +70,8 @@ def upload_evidence(plate: str, account_id: CurrentAccount, verifications: Verif
 
 
 @router.get("/plate-verifications", response_model=EvidenceList, responses=SIGNED_IN)
-def my_verifications(account_id: CurrentAccount, verifications: VerificationsDep) -> EvidenceList:
+def my_verifications(account_id: CurrentAccount, verifications: VerificationsDep,
+                     page: CursorPage = cursor_page("verifications", default=50, maximum=200)) -> EvidenceList:
     """Your uploads and their review, newest first (the files themselves are not served back)."""
-    return EvidenceList(verifications=[evidence_read(e) for e in verifications.of_account(account_id)])
+    shown = page.cut(verifications.of_account(account_id, limit=page.fetch, after=page.after), key=lambda e: (e.created_at, e.id))
+    return EvidenceList(verifications=[evidence_read(e) for e in shown], next_cursor=page.next_cursor)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from gateways.http.deps import PlatformDep
 from gateways.http.errors import ErrorBody
+from gateways.http.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, principals_of, readable_lots, require_admin
 from parking_core.principal_models import OperatorApiKey
 
@@ -61,6 +62,7 @@ class KeyIssued(KeyRead):
 
 class KeyList(BaseModel):
     keys: list[KeyRead]
+    next_offset: int | None = None
 
 
 def key_read(k: OperatorApiKey) -> KeyRead:
@@ -103,10 +105,11 @@ def issue_key(body: KeyCreate, p: OperatorPrincipal, platform: PlatformDep) -> K
 
 
 @router.get("/keys", response_model=KeyList, responses=ADMIN)
-def keys(p: OperatorPrincipal, platform: PlatformDep) -> KeyList:
-    """Your organisation's keys (never the keys themselves)."""
+def keys(p: OperatorPrincipal, platform: PlatformDep, page: PageDep) -> KeyList:
+    """Your organisation's keys (never the keys themselves), revoked ones too."""
     require_admin(p, what="keys", value=p.org_id)
-    return KeyList(keys=[key_read(k) for k in principals_of(platform).keys(org=(p.kind, p.org_id))])
+    shown = principals_of(platform).keys(org=(p.kind, p.org_id))[page.offset:page.offset + page.limit]
+    return KeyList(keys=[key_read(k) for k in shown], next_offset=page.next_offset(len(shown)))
 
 
 @router.post("/keys/{key_id}/revoke", response_model=KeyRead, responses={**ADMIN, 404: {"model": ErrorBody}})

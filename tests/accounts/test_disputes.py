@@ -137,7 +137,7 @@ def test_dispute_through_the_api_from_claim_to_grant(accounts_api):
     mine = r.json()
     assert "holder_account_id" not in mine and mine["status"] == "open"
     assert client.post("/v1/me/plates/苏E12345/dispute", json={"reason": "again"}, headers=claimant).status_code == 200
-    assert client.get("/v1/me/disputes", headers=holder).json() == {"disputes": []}
+    assert client.get("/v1/me/disputes", headers=holder).json() == {"disputes": [], "next_cursor": None}
     queue = client.get("/v1/operator/disputes", params={"status": "open"}, headers=OPERATOR).json()["disputes"]
     assert [(d["id"], d["plate"], d["reason"]) for d in queue] == [(mine["id"], "苏E12345", "my car")]
     r = client.post(f"/v1/operator/disputes/{mine['id']}/grant", json={"note": "licence checked"}, headers=OPERATOR)

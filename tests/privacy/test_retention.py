@@ -52,7 +52,7 @@ def test_plates_past_retention_are_hashed_once_and_owed_or_disputed_ones_kept(bi
     e.clock.advance(days=3 * 365)
     before = snapshot(e)
     dry = job.run(dry_run=True)
-    assert dry.due["stays_orders"] == 2 and dry.hashed == {"events": 0, "bindings_disputes": 0, "stays_orders": 0}
+    assert dry.due["stays_orders"] == 2 and set(dry.hashed.values()) == {0}
     assert snapshot(e) == before  # a dry run changes nothing
 
     report = job.run()
@@ -64,7 +64,7 @@ def test_plates_past_retention_are_hashed_once_and_owed_or_disputed_ones_kept(bi
     assert orders[disputed.id][0] == "苏E55555"  # its plate is in an open dispute
 
     again = job.run()
-    assert again.hashed == {"events": 0, "bindings_disputes": 0, "stays_orders": 0}
+    assert set(again.hashed.values()) == {0}
     assert snapshot(e) == after
 
     with e.platform.uow() as uow:
