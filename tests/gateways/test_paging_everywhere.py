@@ -94,9 +94,12 @@ def test_every_list_pages_or_is_bounded_by_what_it_is(openapi):
     assert unpaged == [], f"lists without limit and offset/cursor (page them, or add a reasoned line to BOUNDED): {unpaged}"
 
 
-def test_the_bounded_table_names_only_unpaged_lists_that_exist(openapi):
+def test_the_bounded_table_names_only_unpaged_lists(openapi):
+    """A line for a path that answers no list, or a list that now pages, is out of date (a path not in the document
+    at all is let be: an endpoint being built elsewhere may have its line first)."""
     found = lists(openapi)
-    stale = sorted(path for path in BOUNDED if path not in found or ("limit" in found[path] and found[path] & PAGED_BY))
+    stale = sorted(path for path in BOUNDED if path in openapi["paths"]
+                   and (path not in found or ("limit" in found[path] and found[path] & PAGED_BY)))
     assert stale == [], f"BOUNDED lines for no list, or for one that now pages: {stale}"
 
 
