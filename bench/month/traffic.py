@@ -174,9 +174,10 @@ class Month:
         return [v]
 
     @staticmethod
-    def _busiest_withholding_step(visits: list[Visit]) -> int:
+    def _busiest_withholding_step(visits: list[Visit]) -> int | None:
+        """The hourly step in which the payment worker charges the most drivers (None: nobody to charge today)."""
         hours = [_step_of(v.exited_at) for v in visits if v.payer == "withholding"]
-        return max(set(hours), key=lambda h: (hours.count(h), -h))
+        return max(set(hours), key=lambda h: (hours.count(h), -h)) if hours else None
 
     def _passages(self, visits: list[Visit], prev: datetime, now: datetime) -> None:
         """The step's gate passages, in time order, through the ingest; each exit's order found."""
