@@ -11,16 +11,17 @@ from typing import Literal
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
 
 from billing.reconciliation import DayReconciliation
 from billing.reconciliation_daily import DailyReconciliation, reconcile_bill_day
 from billing.reconciliation_models import ReconciliationCase, ReconciliationDay
-from billing.reconciliation_resolve import ACTIONS, Resolutions, role_needed
+from billing.reconciliation_resolve import ACTIONS, ALLOWED, Resolutions, role_needed
 from billing.reconciliation_settings import reconciliation_settings
 from billing.reconciliation_stays import StayComparison, StayLists
+from billing.settlement import month_bounds
 from gateways.http.deps import PlatformDep
 from gateways.http.errors import ErrorBody
-from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, lot_for_action, lot_for_read, readable_operators, require_role
 from parking_core.audit import record_audit
 from parking_core.errors import DependencyUnavailable, Forbidden, InvalidInput
@@ -56,6 +57,11 @@ class DayRead(BaseModel):
     cases: CaseCounts = Field(description="the cases you may see")
 
 
+class MonthRead(BaseModel):
+    month: str = Field(description="like 2026-11")
+    days: list[DayRead] = Field(description="the days reconciled, newest first")
+
+
 class CaseRead(BaseModel):
     id: str
     day: date
@@ -77,12 +83,14 @@ class CaseRead(BaseModel):
     resolved_by: str | None
     resolved_at: datetime | None
     alipay_view: dict | None = Field(description="Alipay's answer to the last query of this trade")
+    actions: list[Action] = Field(default_factory=list, description="the actions this case admits now, whoever asks "
+                                                                     "(approve_write_off needs role finance and another person)")
+
 
 
 class CaseList(BaseModel):
     day: date
     cases: list[CaseRead]
-    next_offset: int | None = None
 
 
 class ResolveBody(BaseModel):
@@ -134,10 +142,7 @@ def _resolutions(platform) -> Resolutions:  # noqa: ANN001
 def _stay_lists(platform) -> StayLists:  # noqa: ANN001
     from datetime import timedelta
 
-    from parking_core.retention import load_retention_settings, plate_hash_key
-
-    return StayLists(platform.uow, platform.clock, timedelta(seconds=reconciliation_settings(platform).stay_list_tolerance_s),
-                     plate_key=lambda: plate_hash_key(load_retention_settings(), platform.settings.data_dir))
+    return StayLists(platform.uow, platform.clock, timedelta(seconds=reconciliation_settings(platform).stay_list_tolerance_s))
 
 
 def _day_read(record: ReconciliationDay, counts: dict[str, int], city: bool) -> DayRead:
@@ -148,7 +153,31 @@ def _day_read(record: ReconciliationDay, counts: dict[str, int], city: bool) -> 
 
 
 def case_read(c: ReconciliationCase) -> CaseRead:
-    return CaseRead.model_validate(c, from_attributes=True)
+    read = CaseRead.model_validate(c, from_attributes=True)
+    read.actions = ([] if c.status == "resolved" else ["approve_write_off"] if c.status == "awaiting_approval"
+                    else list(ALLOWED[c.kind]))
+    return read
+
+
+@router.get("/months/{month}", response_model=MonthRead, responses={
+    **AUTH, 422: {"model": ErrorBody, "description": "not a month like 2026-11"}})
+def month_days(month: str, p: OperatorPrincipal, platform: PlatformDep) -> MonthRead:
+    """The month's reconciled days (month like 2026-11), newest first, each with its status and the count of the cases
+    you may see. (A month, not a bare list under /reconciliation/: /reconciliation/{day} is the older report.)"""
+    first, last = month_bounds(month)
+    operators = readable_operators(p, platform)
+    with platform.uow() as uow:
+        db = uow.session
+        records = list(db.scalars(select(ReconciliationDay).where(ReconciliationDay.day.between(first, last))
+                                  .order_by(ReconciliationDay.day.desc())))
+        q = (select(ReconciliationCase.day, ReconciliationCase.status, func.count())
+             .where(ReconciliationCase.day.between(first, last)))
+        if operators is not None:
+            q = q.where(ReconciliationCase.operator_id.in_(sorted(operators)))
+        counts: dict[date, dict[str, int]] = {}
+        for day, status, n in db.execute(q.group_by(ReconciliationCase.day, ReconciliationCase.status)):
+            counts.setdefault(day, {})[status] = n
+        return MonthRead(month=first.strftime("%Y-%m"), days=[_day_read(r, counts.get(r.day, {}), operators is None) for r in records])
 
 
 @router.get("/days/{day}", response_model=DayRead, responses={**AUTH, 404: {"model": ErrorBody, "description": "not reconciled yet"}})
@@ -180,12 +209,11 @@ def run_day(day: date, p: OperatorPrincipal, platform: PlatformDep) -> DayRead:
 
 
 @router.get("/days/{day}/cases", response_model=CaseList, responses=AUTH)
-def list_cases(day: date, p: OperatorPrincipal, platform: PlatformDep, page: PageDep,
+def list_cases(day: date, p: OperatorPrincipal, platform: PlatformDep,
                status: Literal["open", "awaiting_approval", "resolved"] | None = Query(None)) -> CaseList:
-    """The day's cases you may see (an operator: its own car parks' orders), by kind and key."""
+    """The day's cases you may see (an operator: its own car parks' orders)."""
     found = _reconciliation(platform).cases(day, operators=readable_operators(p, platform), status=status)
-    shown = found[page.offset:page.offset + page.limit]
-    return CaseList(day=day, cases=[case_read(c) for c in shown], next_offset=page.next_offset(len(shown)))
+    return CaseList(day=day, cases=[case_read(c) for c in found])
 
 
 @router.get("/cases/{case_id}", response_model=CaseRead, responses=CASE)

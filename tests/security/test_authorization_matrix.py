@@ -163,6 +163,7 @@ CALLS: dict[str, Call] = {
                                                             json=lambda w: {"entered_at": "2026-11-23T08:00:00+08:00", "reason": "camera"}),
     "GET /v1/operator/lots/{lot_id}/figures": Call(LOT_X, query={"day": DAY}),
     "GET /v1/operator/figures": Call(query={"day": DAY}),
+    "GET /v1/operator/reconciliation/months/{month}": Call(lambda w: {"month": DAY[:7]}),
     "GET /v1/operator/reconciliation/days/{day}": Call(lambda w: {"day": DAY}),
     "POST /v1/operator/reconciliation/days/{day}/run": Call(lambda w: {"day": DAY}),
     "GET /v1/operator/reconciliation/days/{day}/cases": Call(lambda w: {"day": DAY}),
@@ -261,6 +262,7 @@ POST /v1/operator/stays/{stay_id}/correct                             401    401
 POST /v1/operator/stays/{stay_id}/confirm-entry                       401    401    401    409    409    409    403    403    409  # the stay has its entry: 409 once allowed
 GET /v1/operator/lots/{lot_id}/figures                                401    401    401    200    200    200    404    200    200
 GET /v1/operator/figures                                              401    401    401    200    200    200    200    200    200
+GET /v1/operator/reconciliation/months/{month}                        401    401    401    200    200    200    200    200    200
 GET /v1/operator/reconciliation/days/{day}                            401    401    401    200    200    200    200    200    200
 POST /v1/operator/reconciliation/days/{day}/run                       401    401    401    403    403    403    403    403    200  # the city only
 GET /v1/operator/reconciliation/days/{day}/cases                      401    401    401    200    200    200    200    200    200

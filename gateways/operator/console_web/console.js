@@ -3,7 +3,17 @@
 "use strict";
 const API = "/v1/operator";
 const $ = (sel) => document.querySelector(sel);
+const ROLES = ["viewer", "staff", "finance", "admin"];
 let token = sessionStorage.getItem("operatorToken");
+let me = null;
+const onSignIn = [];   // screens in other files (reconciliation.js, evidence.js) set themselves up for the person ...
+const onSignOut = [];  // ... and forget what they showed
+
+function atLeast(role) { return me !== null && ROLES.indexOf(me.role) >= ROLES.indexOf(role); }
+// a viewer, and a district (which reads its operators' data), see everything and change nothing
+function mayAct() { return atLeast("staff") && me.kind !== "district"; }
+
+function status(text) { return cell(text ? text.replace(/_/g, " ") : "", `status ${text || ""}`); }
 
 function cell(text, cls) {
   const td = document.createElement("td");
@@ -36,24 +46,53 @@ function when(t) { return t ? new Date(t).toLocaleString("zh-CN", { hour12: fals
 
 function say(msg) { $("#notice").textContent = msg; $("#error").textContent = ""; }
 
-async function call(path, options = {}) {
+function clearFieldErrors(form) {
+  form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
+  form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
+}
+
+// The API names the field it refuses: the message goes beside that field when `form` has a place for it, else on top.
+function showError(err, form) {
+  $("#notice").textContent = "";
+  const slot = form && err.field ? form.querySelector(`.field-error[data-for="${CSS.escape(err.field)}"]`) : null;
+  if (!slot) { $("#error").textContent = err.message; return; }
+  $("#error").textContent = "";
+  slot.textContent = err.message;
+  const input = form.elements.namedItem(err.field);
+  if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
+}
+
+async function failure(r) {
+  const body = await r.json().catch(() => null);
+  const err = new Error(body && body.message ? body.message : `HTTP ${r.status}`);
+  err.status = r.status;
+  err.field = body ? body.field : null;
+  return err;
+}
+
+// One request with this person's credential; an error is shown (by field when `form` is given) and thrown.
+async function send(url, { form, ...options } = {}) {
   const headers = { "X-Operator-Key": token, ...(options.body ? { "Content-Type": "application/json" } : {}) };
-  const r = await fetch(API + path, { ...options, headers });
+  if (form) clearFieldErrors(form);
+  const r = await fetch(url, { ...options, headers });
   if (r.status === 401) { signedOut("Your session has ended: sign in again."); throw new Error("signed out"); }
-  const body = r.status === 204 ? null : await r.json();
   if (!r.ok) {
-    const msg = body && body.message ? body.message : `HTTP ${r.status}`;
-    $("#error").textContent = msg;
-    $("#notice").textContent = "";
-    const err = new Error(msg);
-    err.status = r.status;
+    const err = await failure(r);
+    showError(err, form);
     throw err;
   }
-  return { status: r.status, body };
+  return r;
+}
+
+async function call(path, options = {}) {
+  const r = await send(API + path, options);
+  return { status: r.status, body: r.status === 204 ? null : await r.json() };
 }
 
 function signedOut(message) {
   token = null;
+  me = null;
+  onSignOut.forEach((f) => f());
   sessionStorage.removeItem("operatorToken");
   $("#console").hidden = true;
   $("#who").hidden = true;
@@ -77,11 +116,12 @@ async function signIn(ev) {
 }
 
 async function start() {
-  const me = (await call("/me")).body;
+  me = (await call("/me")).body;
   $("#who-name").textContent = `${me.name} · ${me.kind} ${me.org_id} · ${me.role}`;
   $("#who").hidden = false;
   $("#sign-in").hidden = true;
   $("#console").hidden = false;
+  onSignIn.forEach((f) => f());
   await show("lots");
 }
 
@@ -132,18 +172,6 @@ const loaders = {
     fill("figures-table", lots, (f) => [cell(f.lot_id), cell(f.stays_entered, "num"), cell(f.stays_closed, "num"),
       cell(f.average_stay_min, "num"), cell(f.revenue_fen, "num"), cell(f.refunds_fen, "num"), cell(f.turnover, "num")]);
   },
-  async reconciliation() {
-    const day = $("#recon-day").value;
-    if (!day) { $("#recon-state").textContent = "Pick a day."; return; }
-    try {
-      const { cases } = (await call(`/reconciliation/days/${day}/cases`)).body;
-      $("#recon-state").textContent = `${cases.length} case(s)`;
-      fill("recon-table", cases, (c) => [cell(c.id), cell(c.kind), cell(c.status), cell(c.note),
-        button("Query Alipay", () => resolveCase(c.id, "query"))]);
-    } catch (e) {
-      $("#recon-state").textContent = e.status === 404 ? "No reconciliation for that day." : e.message;
-    }
-  },
   async audit() {
     const { entries } = (await call("/audit?limit=200")).body;
     fill("audit-table", entries, (e) => {
@@ -168,14 +196,6 @@ async function decide(approvalId, verdict) {
   } catch (e) { /* shown */ }
 }
 
-async function resolveCase(caseId, action) {
-  try {
-    await call(`/reconciliation/cases/${caseId}/resolve`, { method: "POST", body: JSON.stringify({ action }) });
-    say(`Case ${caseId}: ${action} done`);
-    await loaders.reconciliation();
-  } catch (e) { /* shown */ }
-}
-
 $("#sign-in-form").addEventListener("submit", signIn);
 $("#sign-out").addEventListener("click", async () => {
   try { await call("/session", { method: "DELETE" }); } catch (e) { /* already ended */ }
@@ -186,7 +206,6 @@ $("#device-problem").addEventListener("change", () => loaders.devices().catch(()
 $("#stay-state").addEventListener("change", () => loaders.stays().catch(() => {}));
 $("#order-status").addEventListener("change", () => loaders.orders().catch(() => {}));
 $("#figures-day").addEventListener("change", () => loaders.figures().catch(() => {}));
-$("#recon-day").addEventListener("change", () => loaders.reconciliation().catch(() => {}));
 $("#correct-cancel").addEventListener("click", () => { $("#correct-form").hidden = true; });
 $("#refund-cancel").addEventListener("click", () => { $("#refund-form").hidden = true; });
 
@@ -208,7 +227,7 @@ $("#refund-form").addEventListener("submit", async (ev) => {
   const form = new FormData(ev.target);
   const body = { amount_fen: Number(form.get("amount_fen")), reason: form.get("reason"), request_id: ev.target.dataset.requestId };
   try {
-    const r = await call(`/orders/${id}/refund`, { method: "POST", body: JSON.stringify(body) });
+    const r = await call(`/orders/${id}/refund`, { method: "POST", body: JSON.stringify(body), form: ev.target });
     say(r.body.approval_id ? `Refund of ${body.amount_fen} fen waits for approval (${r.body.approval_id})`
                            : `Refund of ${body.amount_fen} fen: ${r.body.status}`);
     ev.target.hidden = true;
@@ -216,4 +235,5 @@ $("#refund-form").addEventListener("submit", async (ev) => {
   } catch (e) { /* shown */ }
 });
 
-if (token) start().catch(() => signedOut());
+// after every script of the page has run, so each screen has registered itself
+document.addEventListener("DOMContentLoaded", () => { if (token) start().catch(() => signedOut()); });
