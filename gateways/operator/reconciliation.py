@@ -87,7 +87,6 @@ class CaseRead(BaseModel):
                                                                      "(approve_write_off needs role finance and another person)")
 
 
-
 class CaseList(BaseModel):
     day: date
     cases: list[CaseRead]
