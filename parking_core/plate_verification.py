@@ -25,6 +25,7 @@ from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, DependencyUnavailable, NotFound
 from parking_core.models import UTCDateTime
 from parking_core.notify import Notifier
+from parking_core.plate_privacy import mask_plate
 from parking_core.plate_verification_events import PlateOwnerChanged
 from parking_core.plate_verification_files import load, store
 from parking_core.plates import normalize_plate
@@ -164,10 +165,11 @@ class PlateVerifications:
             evidence.note = note.strip()[:2_000] or None
             if approve:
                 mark_verified(uow, binding, previous=None, reason=f"verification {evidence.id} approved", actor=actor.id, now=now)
+            # the append-only audit log outlives retention: it names the plate masked (the row has it until then)
             record_audit(db, actor=actor, action="plate_verification.approve" if approve else "plate_verification.reject",
                          subject=f"plate_verification:{evidence.id}", operator_id=operator_id,
                          before={"status": "pending"},
-                         after={"status": evidence.status, "plate": evidence.plate, "account_id": evidence.account_id,
+                         after={"status": evidence.status, "plate": mask_plate(evidence.plate), "account_id": evidence.account_id,
                                 "sha256": evidence.sha256, "note": evidence.note}, at=now)
             uow.commit()
         data = {"plate": evidence.plate, "verification_id": evidence.id, "note": evidence.note or ""}

@@ -91,5 +91,8 @@ def test_decided_uploads_lose_file_and_plate_and_undecided_or_disputed_ones_keep
     with e.platform.uow() as uow:
         audits = [a.after for a in uow.session.scalars(
             select(AuditRecord).where(AuditRecord.action == "privacy.retention").order_by(AuditRecord.id))]
+        decisions = [a.after for a in uow.session.scalars(
+            select(AuditRecord).where(AuditRecord.action.startswith("plate_verification.")))]
     assert [a["files_deleted"]["plate_evidence"] for a in audits] == [1, 0, 1]
     assert "苏E" not in json.dumps(audits, ensure_ascii=False)
+    assert len(decisions) == 4 and {d["plate"] for d in decisions} >= {"苏E·***11", "苏E·***22"}  # masked: the log is for ever
