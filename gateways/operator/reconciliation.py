@@ -22,6 +22,7 @@ from billing.reconciliation_stays import StayComparison, StayLists
 from billing.settlement import month_bounds
 from gateways.http.deps import PlatformDep
 from gateways.http.errors import ErrorBody
+from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, lot_for_action, lot_for_read, readable_operators, require_role
 from parking_core.audit import record_audit
 from parking_core.errors import DependencyUnavailable, Forbidden, InvalidInput
@@ -90,6 +91,7 @@ class CaseRead(BaseModel):
 class CaseList(BaseModel):
     day: date
     cases: list[CaseRead]
+    next_offset: int | None = None
 
 
 class ResolveBody(BaseModel):
@@ -141,7 +143,10 @@ def _resolutions(platform) -> Resolutions:  # noqa: ANN001
 def _stay_lists(platform) -> StayLists:  # noqa: ANN001
     from datetime import timedelta
 
-    return StayLists(platform.uow, platform.clock, timedelta(seconds=reconciliation_settings(platform).stay_list_tolerance_s))
+    from parking_core.retention import load_retention_settings, plate_hash_key
+
+    return StayLists(platform.uow, platform.clock, timedelta(seconds=reconciliation_settings(platform).stay_list_tolerance_s),
+                     plate_key=lambda: plate_hash_key(load_retention_settings(), platform.settings.data_dir))
 
 
 def _day_read(record: ReconciliationDay, counts: dict[str, int], city: bool) -> DayRead:
@@ -208,11 +213,12 @@ def run_day(day: date, p: OperatorPrincipal, platform: PlatformDep) -> DayRead:
 
 
 @router.get("/days/{day}/cases", response_model=CaseList, responses=AUTH)
-def list_cases(day: date, p: OperatorPrincipal, platform: PlatformDep,
+def list_cases(day: date, p: OperatorPrincipal, platform: PlatformDep, page: PageDep,
                status: Literal["open", "awaiting_approval", "resolved"] | None = Query(None)) -> CaseList:
-    """The day's cases you may see (an operator: its own car parks' orders)."""
+    """The day's cases you may see (an operator: its own car parks' orders), by kind and key."""
     found = _reconciliation(platform).cases(day, operators=readable_operators(p, platform), status=status)
-    return CaseList(day=day, cases=[case_read(c) for c in found])
+    shown = found[page.offset:page.offset + page.limit]
+    return CaseList(day=day, cases=[case_read(c) for c in shown], next_offset=page.next_offset(len(shown)))
 
 
 @router.get("/cases/{case_id}", response_model=CaseRead, responses=CASE)
