@@ -14,6 +14,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "refunded": frozenset(),
     "void": frozenset(),
 }
+BY_PEOPLE = frozenset({"void"})  # states only a person's decision moves an order to: each such move is in the audit log
 
 
 class InvalidTransition(Conflict):

@@ -1,6 +1,7 @@
 """Refunds above a set amount wait for a second person: the request is kept here, pending, until someone
 else with role finance approves it; only then is it sent through billing.refunds (idempotent by the same
-request id, so approving twice or after a crash refunds once)."""
+request id, so approving twice or after a crash refunds once). The request and the decision are audited in their
+own transactions; the refund itself, naming who sent it (the requester, or the approver), in the refund's."""
 from __future__ import annotations
 
 import uuid
@@ -96,18 +97,8 @@ class RefundApprovals:
                     uow.commit()
                     return RefundOutcome(None, False, kept(db, row))
         refund, created = self.refunds.refund(order_id, amount_fen=amount_fen, reason=reason, request_id=request_id,
-                                              operator=actor.name)
-        if created:
-            self._audit_refund(actor, refund, order_id)
+                                              operator=actor.name, actor=actor)  # audited with the refund, in its transaction
         return RefundOutcome(refund, created, None)
-
-    def _audit_refund(self, actor: Principal, refund: Refund, order_id: str) -> None:
-        with self.uow() as uow:
-            order = uow.session.get(Order, order_id)
-            record_audit(uow.session, actor=actor, action="refund", subject=f"order:{order_id}", operator_id=order.operator_id,
-                         before=None, after={"request_id": refund.request_id, "amount_fen": refund.amount_fen,
-                                             "status": refund.status, "reason": refund.reason}, at=self.clock())
-            uow.commit()
 
     def get(self, approval_id: str) -> RefundApproval:
         with self.uow() as uow:
@@ -143,10 +134,8 @@ class RefundApprovals:
             row = kept(db, row)
         if not approve:
             return RefundOutcome(None, False, row)
-        refund, created = self.refunds.refund(row.order_id, amount_fen=row.amount_fen, reason=row.reason,
-                                              request_id=row.request_id, operator=f"{row.requested_by} (approved by {row.decided_by})")
-        if created:
-            self._audit_refund(actor, refund, row.order_id)
+        refund, created = self.refunds.refund(row.order_id, amount_fen=row.amount_fen, reason=row.reason, request_id=row.request_id,
+                                              operator=f"{row.requested_by} (approved by {row.decided_by})", actor=actor)
         return RefundOutcome(refund, created, row)
 
     def listed(self, *, operator_ids: set[str] | None, lot_ids: set[str] | None, status: str | None,

@@ -18,6 +18,7 @@ from billing.events import RefundRecorded
 from billing.models import Order, Payment, Refund
 from billing.order_states import SETTLED
 from billing.order_tx import audit, lock_order, move
+from parking_core.audit import Actor, actor_of, record_audit
 from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, DependencyUnavailable, InvalidInput
 
@@ -80,9 +81,12 @@ class Refunds:
     alipay: AlipayClient | None = None
     retry_after: timedelta = timedelta(seconds=60)
 
-    def refund(self, order_id: str, *, amount_fen: int, reason: str, request_id: str, operator: str) -> tuple[Refund, bool]:
+    def refund(self, order_id: str, *, amount_fen: int, reason: str, request_id: str, operator: str,
+               actor: Actor | None = None) -> tuple[Refund, bool]:
         """Refund `amount_fen` of an order's payments; (the refund, whether this call created it). A repeat of the
-        same request id returns the same refund (and re-sends it while Alipay has not confirmed it)."""
+        same request id returns the same refund (and re-sends it while Alipay has not confirmed it). `operator` is the
+        name kept on the refund, `actor` who the audit log names (by default a person of that name): the refund and its
+        `refund` row commit together, before Alipay is asked."""
         if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen < 1:
             raise InvalidInput(f"amount_fen must be a positive integer of fen, got {amount_fen!r}", field="amount_fen", value=amount_fen)
         if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
@@ -104,6 +108,10 @@ class Refunds:
             else:
                 refund, created = self._new(db, order, amount_fen=amount_fen, reason=reason.strip(), request_id=request_id,
                                             operator=operator), True
+                record_audit(db, actor=actor or actor_of(operator), action="refund", subject=f"order:{order_id}",
+                             operator_id=order.operator_id, before=None, after={
+                                 "request_id": request_id, "amount_fen": amount_fen, "status": refund.status, "reason": refund.reason},
+                             at=refund.created_at)
             uow.commit()
         return self._send(client, refund.out_request_no), created
 

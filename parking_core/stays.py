@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parking_core.audit import Actor, actor_of, name_of, record_audit
 from parking_core.db import UnitOfWork
 from parking_core.domain_events import StayCorrected, VehicleEntered, VehicleExited
 from parking_core.errors import Conflict, InvalidInput, NotFound
@@ -24,6 +25,12 @@ from parking_core.session_models import ParkingSession, SessionAudit
 
 REENTRY_WINDOW = timedelta(minutes=2)  # a second `in` this soon is the same car read twice
 CORRECTABLE = ("plate", "entered_at", "exited_at")
+
+
+def stay_state(s: ParkingSession) -> dict:
+    """A stay as the audit log's before and after show it."""
+    return {"plate": s.plate, "status": s.status, "entered_at": s.entered_at.isoformat() if s.entered_at else None,
+            "exited_at": s.exited_at.isoformat() if s.exited_at else None, "review": s.review}
 
 
 def vehicle_of(plate: str | None, color: str | None) -> tuple[str, bool]:
@@ -154,28 +161,34 @@ class StayBook:
             raise NotFound(f"no stay {session_id!r}", field="session_id", value=session_id)
         return row
 
-    def confirm_entry(self, uow: UnitOfWork, session_id: str, *, entered_at: datetime, actor: str, reason: str) -> ParkingSession:
-        """An operator supplies the missing entry of an unmatched exit (or a voided stay's exit): it is billed."""
+    def confirm_entry(self, uow: UnitOfWork, session_id: str, *, entered_at: datetime, actor: str | Actor, reason: str,
+                      operator_id: str | None = None) -> ParkingSession:
+        """An operator supplies the missing entry of an unmatched exit (or a voided stay's exit): it is billed. Audited
+        (`stay.confirm_entry`, naming `actor` and the car park's `operator_id`) in the caller's unit of work."""
         db = uow.session
         row = self.get(db, session_id)
         if row.status not in ("unmatched",):
             raise Conflict(f"session {session_id} is {row.status}, not unmatched", field="status", value=row.status)
         if entered_at.tzinfo is None or entered_at > row.exited_at:
             raise InvalidInput(f"entered_at {entered_at.isoformat()} must be an aware time before the exit {row.exited_at.isoformat()}", field="entered_at", value=entered_at.isoformat())
-        self._audit(db, row, actor, "confirm_entry", "entered_at", None, entered_at.isoformat(), reason)
+        before = stay_state(row)
+        self._audit(db, row, name_of(actor), "confirm_entry", "entered_at", None, entered_at.isoformat(), reason)
         row.entered_at, row.review = entered_at, None
         self._close(uow, row, row.exited_at, row.exit_key)
+        self._person(db, row, actor, "stay.confirm_entry", operator_id, before)
         return row
 
-    def correct(self, uow: UnitOfWork, session_id: str, *, field: str, value: str, actor: str, reason: str) -> ParkingSession:
-        """Correct a plate or a time, keeping the old value in the audit trail."""
+    def correct(self, uow: UnitOfWork, session_id: str, *, field: str, value: str, actor: str | Actor, reason: str,
+                operator_id: str | None = None) -> ParkingSession:
+        """Correct a plate or a time, keeping the old value in the stay's trail; audited (`stay.correct`) in the
+        caller's unit of work, with whatever the correction set off (the order re-priced or flagged)."""
         db = uow.session
         if field not in CORRECTABLE:
             raise InvalidInput(f"field {field!r} cannot be corrected (only {', '.join(CORRECTABLE)})", field="field", value=field)
         if not reason.strip():
             raise InvalidInput("a correction needs a reason", field="reason", value=reason)
         row = self.get(db, session_id)
-        old = getattr(row, field)
+        before, old = stay_state(row), getattr(row, field)
         if field == "plate":
             new: object = normalize_plate(value)
             if not new:
@@ -192,14 +205,21 @@ class StayBook:
             raise InvalidInput(f"after the correction the exit {row.exited_at.isoformat()} would be before the entry {row.entered_at.isoformat()}", field="value", value=value)
         was_void = row.status == "void" and field == "exited_at"
         row.updated_at = self.clock()
-        self._audit(db, row, actor, "correct", field, old.isoformat() if isinstance(old, datetime) else old, value, reason)
+        self._audit(db, row, name_of(actor), "correct", field, old.isoformat() if isinstance(old, datetime) else old, value, reason)
         db.flush()
         if was_void:
             row.review = None
             self._close(uow, row, row.exited_at, row.exit_key)
         elif row.status == "closed":
             uow.record(StayCorrected(row.id, field))
+        self._person(db, row, actor, "stay.correct", operator_id, before)
         return row
+
+    def _person(self, db: Session, row: ParkingSession, actor: str | Actor, action: str, operator_id: str | None,
+                before: dict) -> None:
+        """The audit-log row of a person's change to a stay (the stay's own trail says it too, by name)."""
+        record_audit(db, actor=actor_of(actor), action=action, subject=f"stay:{row.id}", operator_id=operator_id,
+                     before=before, after=stay_state(row), at=self.clock())
 
     def flag_overstays(self, db: Session, *, older_than: timedelta) -> int:
         """Mark open sessions with no exit after `older_than` for review; how many were newly flagged."""

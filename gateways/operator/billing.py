@@ -29,7 +29,6 @@ from gateways.operator.permissions import (
     scope_clause,
 )
 from gateways.operator.refund_read import RefundRead, refund_read
-from parking_core.audit import record_audit
 from parking_core.errors import Forbidden
 
 router = APIRouter(prefix="/v1/operator", tags=["operator billing"])
@@ -183,17 +182,6 @@ def scoped_order(p, platform, billing, order_id: str, *, act: str | None = None)
     return o
 
 
-def _order_audit(platform, p, action: str, o: Order, before: dict | None, after: dict | None) -> None:  # noqa: ANN001
-    with platform.uow() as uow:
-        record_audit(uow.session, actor=p, action=action, subject=f"order:{o.id}", operator_id=o.operator_id,
-                     before=before, after=after, at=platform.clock())
-        uow.commit()
-
-
-def _order_state(o: Order) -> dict:
-    return {"status": o.status, "amount_fen": o.amount_fen, "paid_fen": o.paid_fen, "refunded_fen": o.refunded_fen}
-
-
 @router.get("/orders", response_model=OperatorOrderList, responses=AUTH)
 def orders(p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep, page: PageDep, status: OrderStatus | None = None,
            lot_id: str | None = None, plate: str | None = None,
@@ -260,10 +248,10 @@ def refund(order_id: str, body: RefundCreate, p: OperatorPrincipal, billing: Bil
 @router.post("/orders/{order_id}/void", response_model=OperatorOrder, responses={
     **ORDER, 409: {"model": ErrorBody, "description": "something was paid, or the order is not open"}})
 def void(order_id: str, body: VoidRequest, p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep) -> OperatorOrder:
-    """Cancel an order nobody should pay (a misread plate, a test car); role staff."""
-    before = _order_state(scoped_order(p, platform, billing, order_id, act="staff"))
-    o = billing.orders.void(order_id, actor=p.name, reason=body.reason)
-    _order_audit(platform, p, "order.void", o, before, {**_order_state(o), "reason": body.reason})
+    """Cancel an order nobody should pay (a misread plate, a test car); role staff. Audited (`order.void`) in the
+    void's own transaction (billing/order_tx.py)."""
+    scoped_order(p, platform, billing, order_id, act="staff")
+    o = billing.orders.void(order_id, actor=p, reason=body.reason)
     return _operator_order(platform, o)
 
 
@@ -271,16 +259,12 @@ def void(order_id: str, body: VoidRequest, p: OperatorPrincipal, billing: Billin
     **AUTH, 404: {"model": ErrorBody, "description": "no such car park (or not yours)"},
     403: {"model": ErrorBody, "description": "a district, or a role below staff"}, 422: {"model": ErrorBody}})
 def add_pass(body: PassCreate, p: OperatorPrincipal, billing: BillingDep, platform: PlatformDep) -> PassRead:
-    """A monthly pass: stays of this plate at this car park wholly within the days cost nothing. Role staff."""
-    lot = lot_for_action(p, platform, body.lot_id)
+    """A monthly pass: stays of this plate at this car park wholly within the days cost nothing. Role staff. Audited
+    (`pass.add`) in the transaction that records it (billing/passes.py)."""
+    lot_for_action(p, platform, body.lot_id)
     row = billing.add_pass(plate=body.plate, lot_id=body.lot_id, valid_from=body.valid_from, valid_to=body.valid_to,
-                           actor=p.name, note=body.note)
-    read = _pass(row)
-    with platform.uow() as uow:
-        record_audit(uow.session, actor=p, action="pass.add", subject=f"pass:{row.id}", operator_id=lot.operator,
-                     before=None, after=read.model_dump(mode="json"), at=platform.clock())
-        uow.commit()
-    return read
+                           actor=p, note=body.note)
+    return _pass(row)
 
 
 @router.get("/passes", response_model=PassList, responses=AUTH)

@@ -19,7 +19,6 @@ from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, Principal, in_scope, log_refusal, require_role
 from parking_core.account_models import PlateDispute
 from parking_core.accounts import DisputeNotFound
-from parking_core.audit import record_audit
 from parking_core.db import kept
 from parking_core.errors import Forbidden
 from parking_core.session_models import ParkingSession
@@ -118,13 +117,8 @@ def _decide(dispute_id: str, p: Principal, accounts, platform, grant: bool, note
         log_refusal(p, 403, "dispute_id", dispute_id)
         raise Forbidden(f"dispute_id: the plate's latest stay was at {decider or 'no car park'}'s car park; "
                         f"{'that operator' if decider else 'the city'} decides", field="dispute_id", value=dispute_id)
-    decided = (accounts.grant_dispute if grant else accounts.reject_dispute)(dispute_id, operator=p.name, note=note)
-    with platform.uow() as uow:
-        record_audit(uow.session, actor=p, action="dispute.grant" if grant else "dispute.reject", subject=f"dispute:{dispute_id}",
-                     operator_id=decider, before={"status": found.status, "holder_account_id": found.holder_account_id},
-                     after={"status": decided.status, "plate": decided.plate, "claimant_account_id": decided.claimant_account_id,
-                            "note": decided.resolution_note}, at=platform.clock())
-        uow.commit()
+    # the decision and its audit row (dispute.grant / dispute.reject) commit together (parking_core/accounts/disputes.py)
+    decided = (accounts.grant_dispute if grant else accounts.reject_dispute)(dispute_id, operator=p, note=note, operator_id=decider)
     return _read(decided, decider)
 
 

@@ -14,7 +14,6 @@ from gateways.http.errors import ErrorBody
 from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, check_action, check_read, lot_for_read, scope_clause
 from gateways.operator.settings import operator_settings
-from parking_core.audit import record_audit
 from parking_core.errors import NotFound
 from parking_core.plates import normalize_plate
 from parking_core.session_models import ParkingSession, SessionAudit
@@ -147,23 +146,15 @@ def stay(stay_id: str, p: OperatorPrincipal, platform: PlatformDep) -> StayDetai
         return _detail(uow.session, s, platform.clock())
 
 
-def _snapshot(s: ParkingSession) -> dict:
-    return {"plate": s.plate, "status": s.status, "entered_at": s.entered_at.isoformat() if s.entered_at else None,
-            "exited_at": s.exited_at.isoformat() if s.exited_at else None, "review": s.review}
-
-
-def _change(stay_id: str, p, platform, action: str, apply) -> StayDetail:  # noqa: ANN001
-    """Check scope and role, apply the change through the stay book, write the audit row, commit all together."""
+def _change(stay_id: str, p, platform, apply) -> StayDetail:  # noqa: ANN001
+    """Check scope and role, then apply the change through the stay book, which writes its audit row; commit together."""
     with platform.uow() as uow:
         s = uow.session.get(ParkingSession, stay_id)
         if s is None:
             raise _missing(stay_id)
         check_action(p, platform, lot_id=s.lot_id, operator_id=None, missing=_missing(stay_id))
         info = platform.directory.get(s.lot_id)
-        before = _snapshot(s)
-        row = apply(uow)
-        record_audit(uow.session, actor=p, action=action, subject=f"stay:{stay_id}", operator_id=info.operator if info else None,
-                     before=before, after=_snapshot(row), at=platform.clock())
+        row = apply(uow, info.operator if info else None)
         uow.commit()
         return _detail(uow.session, row, platform.clock())
 
@@ -171,8 +162,8 @@ def _change(stay_id: str, p, platform, action: str, apply) -> StayDetail:  # noq
 @router.post("/stays/{stay_id}/correct", response_model=StayDetail, responses={**STAY, 422: {"model": ErrorBody}})
 def correct(stay_id: str, body: Correction, p: OperatorPrincipal, platform: PlatformDep) -> StayDetail:
     """Correct the plate, entry or exit time (role staff); a closed stay's order is repriced, a paid one flagged."""
-    return _change(stay_id, p, platform, "stay.correct", lambda uow: platform.stays.correct(
-        uow, stay_id, field=body.field, value=body.value, actor=p.name, reason=body.reason))
+    return _change(stay_id, p, platform, lambda uow, operator_id: platform.stays.correct(
+        uow, stay_id, field=body.field, value=body.value, actor=p, reason=body.reason, operator_id=operator_id))
 
 
 @router.post("/stays/{stay_id}/confirm-entry", response_model=StayDetail,
@@ -180,5 +171,5 @@ def correct(stay_id: str, body: Correction, p: OperatorPrincipal, platform: Plat
                         422: {"model": ErrorBody}})
 def confirm_entry(stay_id: str, body: EntryConfirmation, p: OperatorPrincipal, platform: PlatformDep) -> StayDetail:
     """Give an unmatched exit its entry time (role staff): the stay closes and is billed."""
-    return _change(stay_id, p, platform, "stay.confirm_entry", lambda uow: platform.stays.confirm_entry(
-        uow, stay_id, entered_at=body.entered_at, actor=p.name, reason=body.reason))
+    return _change(stay_id, p, platform, lambda uow, operator_id: platform.stays.confirm_entry(
+        uow, stay_id, entered_at=body.entered_at, actor=p, reason=body.reason, operator_id=operator_id))

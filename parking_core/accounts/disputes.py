@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from parking_core.account_models import PlateBinding, PlateDispute
 from parking_core.accounts.plates import active_binding, unbind
 from parking_core.accounts.records import account_row
+from parking_core.audit import Actor, actor_of, name_of, record_audit
 from parking_core.db import UnitOfWork, kept
 from parking_core.errors import Conflict, InvalidInput, NotFound
 from parking_core.notify import Notifier
@@ -74,24 +75,27 @@ class Disputes:
                 q = q.where(PlateDispute.status == status)
             return kept(uow.session, list(uow.session.scalars(q)))
 
-    def grant_dispute(self, dispute_id: str, *, operator: str, note: str = "") -> PlateDispute:
-        """Move the plate to the claimant: whoever holds it now is unbound, with the dispute named as the reason."""
+    def grant_dispute(self, dispute_id: str, *, operator: str | Actor, note: str = "", operator_id: str | None = None) -> PlateDispute:
+        """Move the plate to the claimant: whoever holds it now is unbound, with the dispute named as the reason.
+        Audited (`dispute.grant`, naming `operator` and whose car park decided: `operator_id`) in the same transaction."""
         now = self.clock()
         with self.uow() as uow:
             db = uow.session
             dispute = _open_dispute(db, dispute_id)
+            before, name = _state(dispute), name_of(operator)
             held = active_binding(db, dispute.plate, lock=True)
             if held is not None and held.account_id != dispute.claimant_account_id:
-                unbind(held, now, f"dispute {dispute.id} granted to another account by {operator}")
+                unbind(held, now, f"dispute {dispute.id} granted to another account by {name}")
                 db.flush()  # free the plate before the claimant's row meets the unique index
                 previous = held.account_id
             else:
                 previous = None
             plate = validate_plate(dispute.plate, dispute.color)
             binding, _ = self._bind(db, dispute.claimant_account_id, plate, now)
-            _resolve(dispute, "granted", operator, note, now)
+            _resolve(dispute, "granted", name, note, now)
             # an operator reviewed the claim: the claimant is the verified owner, and the plate's debts follow
-            mark_verified(uow, binding, previous=previous, reason=f"dispute {dispute.id} granted", actor=operator, now=now)
+            mark_verified(uow, binding, previous=previous, reason=f"dispute {dispute.id} granted", actor=name, now=now)
+            _audit(db, dispute, operator, operator_id, before, now)
             uow.commit()
         data = {"plate": dispute.plate, "dispute_id": dispute.id}
         self.notifier.notify(dispute.claimant_account_id, "dispute_granted", f"plate {dispute.plate} is now bound to you", data)
@@ -99,10 +103,14 @@ class Disputes:
             self.notifier.notify(previous, "plate_unbound", f"plate {dispute.plate} was moved to another account after review", data)
         return dispute
 
-    def reject_dispute(self, dispute_id: str, *, operator: str, note: str = "") -> PlateDispute:
+    def reject_dispute(self, dispute_id: str, *, operator: str | Actor, note: str = "", operator_id: str | None = None) -> PlateDispute:
+        """Close the claim; the plate stays where it is. Audited (`dispute.reject`) in the same transaction."""
+        now = self.clock()
         with self.uow() as uow:
             dispute = _open_dispute(uow.session, dispute_id)
-            _resolve(dispute, "rejected", operator, note, self.clock())
+            before = _state(dispute)
+            _resolve(dispute, "rejected", name_of(operator), note, now)
+            _audit(uow.session, dispute, operator, operator_id, before, now)
             uow.commit()
         self.notifier.notify(dispute.claimant_account_id, "dispute_rejected", f"your claim to plate {dispute.plate} was rejected",
                              {"plate": dispute.plate, "dispute_id": dispute.id, "note": dispute.resolution_note or ""})
@@ -146,6 +154,17 @@ def _open_dispute(db: Session, dispute_id: str) -> PlateDispute:
     if dispute.status != "open":
         raise DisputeClosed(f"dispute {dispute_id!r} was already {dispute.status}", field="dispute_id", value=dispute_id)
     return dispute
+
+
+def _state(dispute: PlateDispute) -> dict:
+    return {"status": dispute.status, "holder_account_id": dispute.holder_account_id}
+
+
+def _audit(db: Session, dispute: PlateDispute, who: str | Actor, operator_id: str | None, before: dict, now: datetime) -> None:
+    record_audit(db, actor=actor_of(who), action=f"dispute.{'grant' if dispute.status == 'granted' else 'reject'}",
+                 subject=f"dispute:{dispute.id}", operator_id=operator_id, before=before,
+                 after={"status": dispute.status, "plate": dispute.plate, "claimant_account_id": dispute.claimant_account_id,
+                        "note": dispute.resolution_note}, at=now)
 
 
 def _resolve(dispute: PlateDispute, status: str, operator: str, note: str, now: datetime) -> None:
