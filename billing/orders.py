@@ -28,6 +28,7 @@ from billing.order_tx import OrderNotFound, audit, charging, lock_order, move
 from billing.pricing import Priced, price_stay, set_price
 from billing.tariffs import CompiledTariff
 from parking_core.accounts import owner_of, plates_of
+from parking_core.audit import Actor
 from parking_core.db import UnitOfWork, kept
 from parking_core.directory import Directory
 from parking_core.domain_events import StayCorrected, VehicleExited
@@ -117,7 +118,7 @@ class OrderBook:
         return price_stay(db, stay, directory=self.directory, tariffs=self.tariffs)
 
     # -- people -----------------------------------------------------------------------------------
-    def void(self, order_id: str, *, actor: str, reason: str) -> Order:
+    def void(self, order_id: str, *, actor: str | Actor, reason: str) -> Order:
         """An operator cancels an order nobody should pay (e.g. a misread plate); only while nothing was paid."""
         if not reason.strip():
             raise InvalidInput("voiding an order needs a reason", field="reason", value=reason)
