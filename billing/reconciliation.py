@@ -9,14 +9,17 @@ Days are Shanghai days, and lines are dated by Alipay's own times, as the bill d
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import compress, islice, repeat
+from operator import eq, ne, not_
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
-from billing.alipay.bill import BillRow
+from billing.alipay.bill import BillChunk, BillRow, BillStream
 from billing.models import Order, Payment, PaymentAttempt, Refund
 from billing.reconciliation_models import ReconciliationCase, ReconciliationDay
 from parking_core.clock import SHANGHAI
@@ -25,7 +28,7 @@ from parking_core.errors import InvalidInput, NotFound
 
 REFUND = "退款"
 DUPLICATE_REFUND_PREFIX = "DUP"  # out_request_no of the refund of a duplicate: DUP + case id
-_MATCHED = -1  # marks a line of ours the bill has shown (amounts are >= 0)
+_MATCHED: Any = object()  # marks a line of ours the bill has shown (no amount, whatever the bill says, is it)
 
 
 class DayNotReconciled(NotFound):
@@ -75,56 +78,124 @@ class Comparison:
 
 
 def compare_day(db: Session, day: date, rows: Iterable[BillRow]) -> Comparison:
-    """Stream the bill's rows against the day's payments (by out_trade_no) and refunds (by out_request_no).
-    Our side is held as two dicts of integers; the bill's side is never held whole."""
+    """Stream the bill against the day's payments (by out_trade_no) and refunds (by out_request_no). Our side is
+    held as two dicts of integers; the bill's side is never held whole: a BillStream is read a chunk of columns at
+    a time, and a chunk's payments are matched in bulk (its refunds, and any payment that does not simply match,
+    one by one), so a million lines cost a few list operations per chunk rather than a loop in Python."""
     start, end = day_bounds(day)
-    streamed = {"yield_per": 20_000}  # a server-side cursor: the rows come in batches, never all at once beside the dict
-    pays: dict[str, int] = dict(iter(db.execute(select(Payment.out_trade_no, Payment.amount_fen).where(
-        Payment.paid_at >= start, Payment.paid_at < end).execution_options(**streamed))))
-    refunds: dict[str, int] = dict(iter(db.execute(select(Refund.out_request_no, Refund.amount_fen).where(
-        Refund.status == "succeeded", Refund.completed_at >= start, Refund.completed_at < end).execution_options(**streamed))))
+    pays = _amounts_by_key(db, Payment.out_trade_no, Payment.amount_fen, Payment.paid_at >= start, Payment.paid_at < end)
+    refunds = _amounts_by_key(db, Refund.out_request_no, Refund.amount_fen, Refund.status == "succeeded",
+                              Refund.completed_at >= start, Refund.completed_at < end)
+    tally = _Tally(pays, refunds)
     ours_net = sum(pays.values()) - sum(refunds.values())
-    mismatched: list[Difference] = []
-    extra_pays: dict[str, list[tuple[str, int, datetime | None]]] = {}
-    extra_refunds: list[BillRow] = []
-    lines = matched = net = fee = 0  # locals, not attributes: this loop runs a million times
-    for row in rows:
-        lines += 1
-        fee += row.service_fee_fen
-        if row.biz_type == REFUND:
-            amount = -row.merchant_received_fen
-            net -= amount
-            mine = refunds.get(row.refund_request_no)
-            if mine is None or mine == _MATCHED:
-                extra_refunds.append(row)
-                continue
-            refunds[row.refund_request_no] = _MATCHED
-            if mine != amount:
-                mismatched.append(Difference("amount_mismatch", "refund", row.out_trade_no, row.trade_no, row.refund_request_no,
-                                             mine, amount, row.completed_at, note=f"differs by {amount - mine} fen"))
-            else:
-                matched += 1
-            continue
-        amount = row.order_amount_fen
-        net += amount
-        number = row.out_trade_no
-        mine = pays.get(number)
-        if mine is None or mine == _MATCHED:
-            extra_pays.setdefault(number, []).append((row.trade_no, amount, row.completed_at))
-            continue
-        pays[number] = _MATCHED
-        if mine != amount:
-            mismatched.append(Difference("amount_mismatch", "payment", number, row.trade_no, "", mine, amount,
-                                         row.completed_at, note=f"differs by {amount - mine} fen"))
-        else:
-            matched += 1
-    result = Comparison(day, bill_lines=lines, matched=matched, alipay_net_fen=net, ours_net_fen=ours_net, service_fee_fen=fee)
-    result.differences = mismatched + _classify_payments(db, extra_pays, pays) + _classify_refunds(db, extra_refunds)
+    chunks = rows.chunks() if isinstance(rows, BillStream) else map(BillChunk.of_rows, _batched(rows, 10_000))
+    for chunk in chunks:
+        tally.add(chunk)
+    result = Comparison(day, bill_lines=tally.lines, matched=tally.matched, alipay_net_fen=tally.net, ours_net_fen=ours_net,
+                        service_fee_fen=tally.fee)
+    result.differences = tally.mismatched + _classify_payments(db, tally.extra_pays, pays) + _classify_refunds(db, tally.extra_refunds)
     result.differences += [Difference("ours_only", "payment", k, ours_fen=v, note="recorded here, not in Alipay's bill of the day")
-                           for k, v in pays.items() if v != _MATCHED]
-    result.differences += _ours_only_refunds(db, [k for k, v in refunds.items() if v != _MATCHED])
+                           for k, v in pays.items() if v is not _MATCHED]
+    result.differences += _ours_only_refunds(db, [k for k, v in refunds.items() if v is not _MATCHED])
     _attach_orders(db, result.differences)
     return result
+
+
+def _amounts_by_key(db: Session, key, amount, *where) -> dict[str, int]:  # noqa: ANN001 - columns and conditions
+    """key -> amount of the rows `where` selects. The database joins them into one string (key US amount RS key ...),
+    split here in a few C calls: a million rows as a million row objects would cost seconds. A key holding one of
+    the two separators would break the count, and the rows are then read one by one instead."""
+    joined = (func.group_concat if db.get_bind().dialect.name == "sqlite" else func.string_agg)(
+        key + _UNIT + cast(amount, String), _RECORD)
+    count, text = db.execute(select(func.count(), joined).where(*where)).one()
+    if not count:
+        return {}
+    found: dict[str, int] = {}
+    if text.count(_RECORD) == count - 1 and text.count(_UNIT) == count:
+        start = 0
+        while start < len(text):  # a few MB at a time, so the pieces are never all alive at once
+            end = text.find(_RECORD, start + 4_000_000)
+            end = len(text) if end < 0 else end
+            flat = text[start:end].replace(_RECORD, _UNIT).split(_UNIT)
+            found.update(zip(flat[0::2], map(int, flat[1::2])))
+            start = end + 1
+        return found
+    for batch in db.connection().execute(select(key, amount).where(*where).execution_options(yield_per=50_000)).partitions():
+        found.update(batch)
+    return found
+
+
+_UNIT, _RECORD = "\x1f", "\x1e"  # ASCII's unit and record separators: in no trade or request number of ours
+
+
+def _batched(rows: Iterable[BillRow], size: int) -> Iterator[list[BillRow]]:
+    rows = iter(rows)
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+class _Tally:
+    """One pass over the bill's chunks against our two dicts: a line of ours the bill has shown becomes _MATCHED."""
+
+    def __init__(self, pays: dict[str, int], refunds: dict[str, int]) -> None:
+        self.pays, self.refunds = pays, refunds
+        self.lines = self.matched = self.net = self.fee = 0
+        self.mismatched: list[Difference] = []
+        self.extra_pays: dict[str, list[tuple[str, int, datetime | None]]] = {}
+        self.extra_refunds: list[BillRow] = []
+
+    def add(self, chunk: BillChunk) -> None:
+        self.lines += chunk.size
+        self.fee += sum(chunk.column("service_fee_fen"))
+        kinds = chunk.column("biz_type")
+        numbers, amounts = chunk.column("out_trade_no"), chunk.column("order_amount_fen")
+        refunded = REFUND in kinds
+        if refunded:
+            is_pay = list(map(ne, kinds, repeat(REFUND)))
+            numbers, amounts = list(compress(numbers, is_pay)), list(compress(amounts, is_pay))
+        self.net += sum(amounts)
+        mine = list(map(self.pays.get, numbers))
+        if len(set(numbers)) == len(numbers):  # distinct here, so no line of this chunk can affect another
+            agree = list(map(eq, mine, amounts))
+            self.pays.update(zip(compress(numbers, agree), repeat(_MATCHED)))
+            self.matched += agree.count(True)
+            odd = list(compress(range(len(numbers)), map(not_, agree)))
+        else:
+            odd = range(len(numbers))
+        if odd:
+            rows = list(compress(range(chunk.size), is_pay)) if refunded else range(chunk.size)
+            for i in odd:
+                self._payment(chunk.row(rows[i]))
+        if refunded:
+            for i in compress(range(chunk.size), map(not_, is_pay)):
+                self._refund(chunk.row(i))
+
+    def _payment(self, row: BillRow) -> None:
+        number, amount = row.out_trade_no, row.order_amount_fen
+        mine = self.pays.get(number)
+        if mine is None or mine is _MATCHED:
+            self.extra_pays.setdefault(number, []).append((row.trade_no, amount, row.completed_at))
+            return
+        self.pays[number] = _MATCHED
+        if mine != amount:
+            self.mismatched.append(Difference("amount_mismatch", "payment", number, row.trade_no, "", mine, amount,
+                                              row.completed_at, note=f"differs by {amount - mine} fen"))
+        else:
+            self.matched += 1
+
+    def _refund(self, row: BillRow) -> None:
+        amount = -row.merchant_received_fen
+        self.net -= amount
+        mine = self.refunds.get(row.refund_request_no)
+        if mine is None or mine is _MATCHED:
+            self.extra_refunds.append(row)
+            return
+        self.refunds[row.refund_request_no] = _MATCHED
+        if mine != amount:
+            self.mismatched.append(Difference("amount_mismatch", "refund", row.out_trade_no, row.trade_no, row.refund_request_no,
+                                              mine, amount, row.completed_at, note=f"differs by {amount - mine} fen"))
+        else:
+            self.matched += 1
 
 
 def _classify_payments(db: Session, extra: dict[str, list[tuple[str, int, datetime | None]]],
@@ -138,7 +209,7 @@ def _classify_payments(db: Session, extra: dict[str, list[tuple[str, int, dateti
     attempts = {a.out_trade_no: a for a in _in_chunks(db, select(PaymentAttempt), PaymentAttempt.out_trade_no, numbers)}
     found: list[Difference] = []
     for number, lines in extra.items():
-        if pays.get(number) == _MATCHED:
+        if pays.get(number) is _MATCHED:
             repeats = lines
         else:
             (trade_no, amount, at), repeats = lines[0], lines[1:]
