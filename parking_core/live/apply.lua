@@ -1,16 +1,33 @@
 -- Applies a batch of device events of a group of lots (one hash slot's on Redis Cluster) atomically;
--- the rules mirror parking_core/live/memory.py. KEYS: each key the events touch, once, the first being
--- a lot hash; each event names its keys by their places in KEYS (lot hash, berth hash, due and seen
--- zsets, passage-id set, as its kind needs). ARGV: settle_s, now, events JSON, rebuilding (1: skip
--- the ready check), layout version. Returns a flat list: outcome code, changed flag.
+-- the rules mirror parking_core/live/memory.py. KEYS: the group's due and seen indexes (the ticker's,
+-- see redis.py), then each key the events touch, once, the first being a lot hash; each event names its
+-- keys by their places in KEYS (lot hash, berth hash, due and seen zsets, passage-id set, as its kind
+-- needs). ARGV: settle_s, now, events JSON, rebuilding (1: skip the ready check), layout version.
+-- Returns a flat list: outcome code, changed flag.
 local settle, now, version = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[5]
+local DUE_IX, SEEN_IX = KEYS[1], KEYS[2]
 -- a lost store (or one of another layout) has no ready lot at all: the first lot tells
-if ARGV[4] ~= "1" and #KEYS > 0 and redis.call("HGET", KEYS[1], "rdy") ~= version then return {"LOST"} end
+if ARGV[4] ~= "1" and #KEYS > 2 and redis.call("HGET", KEYS[3], "rdy") ~= version then return {"LOST"} end
 local events = cjson.decode(ARGV[3])
 
-local function touch(SEEN, berth, r, ts)
+-- a lot is never later in an index than the earliest entry of its set: ZADD LT keeps the earliest;
+-- `low` remembers what this call already wrote, so a batch adds a lot once, not once an event
+local low = {[DUE_IX] = {}, [SEEN_IX] = {}}
+local function index(IX, L, at)
+  local tag = lot_tag(L)
+  local was = low[IX][tag]
+  if was == nil or at < was then
+    redis.call("ZADD", IX, "LT", at, tag)
+    low[IX][tag] = at
+  end
+end
+
+local function touch(L, SEEN, berth, r, ts)
   local last = tonumber(redis.call("ZSCORE", SEEN, berth) or "-1")
-  if ts >= last then redis.call("ZADD", SEEN, ts, berth) end
+  if ts >= last then
+    redis.call("ZADD", SEEN, ts, berth)
+    index(SEEN_IX, L, ts)
+  end
   r.stale = "0"
 end
 
@@ -20,6 +37,7 @@ local function revive_lot(L)
   if redis.call("HGET", L, "known") ~= "0" then return 0 end
   if redis.call("HGET", L, "cnt") ~= "1" then return 0 end
   redis.call("HSET", L, "known", 1)
+  index(SEEN_IX, L, tonumber(redis.call("HGET", L, "seen")))
   return 1
 end
 
@@ -39,7 +57,7 @@ for i, e in ipairs(events) do
     else
       r.seq = seq
       local before = eff(r.s, r.stale)
-      touch(SEEN, berth, r, ts)
+      touch(L, SEEN, berth, r, ts)
       changed = account(L, before, eff(r.s, r.stale), ts)
       local new = "F"
       if occ == 1 then new = "O" end
@@ -68,6 +86,7 @@ for i, e in ipairs(events) do
           if now < base then base = now end
           r.due = base + settle
           redis.call("ZADD", DUE, r.due, berth)
+          index(DUE_IX, L, r.due)
         end
         code = "P"
       end
@@ -117,7 +136,7 @@ for i, e in ipairs(events) do
     if rec then
       local r = parse(rec)
       local before = eff(r.s, r.stale)
-      touch(SEEN, dev, r, ts)
+      touch(L, SEEN, dev, r, ts)
       store(B, dev, r)
       changed = account(L, before, eff(r.s, r.stale), ts)
       if changed == 1 then code = "A" end

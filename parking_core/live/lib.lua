@@ -34,6 +34,11 @@ local function account(L, before, after, at)
   return 1
 end
 
+-- a lot's hash tag, as the ticker's indexes name the lot: the body of the braces ending its key
+local function lot_tag(L)
+  return string.match(L, "{([^{}]*)}$")
+end
+
 -- the lot hash carries the layout version once the store is ready; none means the data was lost
 -- (or written by another layout): the caller rebuilds
 local function ready(L, version)

@@ -7,20 +7,37 @@ touching one slot's lots can be routed; scripts name every key they touch in KEY
 nb berths with a sensor, cnt 1 once a lot without sensors was counted, upd, seen, cts, and rdy, the
 layout version once the lot is ready), `lb:{id}` hash berth -> packed record, `due:{id}` and
 `seen:{id}` sorted sets of berths for settling and silence, `pv:{id}:{day}` passage ids. Global,
-read and written by Python only: `lots` the set of lot ids, `sensor-lots` those with berth sensors
-(the ticker settles and sweeps berths only there), `ready` the layout version once the
-store is complete (its absence, or another layout's value, means rebuild), `rebuild-lock`.
+read and written by Python only: `lots` the set of lot ids, `sensor-lots` those with berth sensors,
+`ready` the layout version once the store is complete (its absence, or another layout's value, means
+rebuild), `rebuild-lock`.
+
+The ticker's index, so a tick visits only the lots with something to do, not all of them: per group
+of lots a script call may span (module text below), `due-lots:{r}` lot tag -> earliest time one of
+its berth changes may settle, and `seen-lots:{r}` lot tag -> earliest time one of its berths (or the
+lot itself, for a counted lot without sensors) may fall silent. apply.lua lowers a lot's score
+whenever it adds to the lot's due/seen set (ZADD LT: a score is never later than the truth);
+maintain.lua visits the lots whose score has come, settles them and re-scores each from its own sets
+(or drops it). `{r}` is the tag of the group's smallest lot id, so the index lives in the group's
+slot, as every key but the global ones carries a car park's tag. When a car park with a smaller id
+joins, a process notices when it configures it or within VIEW_S (it rereads `lots`) and moves to the
+new index: it folds the old one into it at once, keeps reading the old one for RETIRE_S (a worker
+that has not noticed yet still writes there), then folds it again and drops it. A lot too many in an
+index costs a visit; one missing would never be settled, so every step errs on the early side.
 
 Script calls are grouped by what one call may span: on Redis Cluster, one hash slot (a call per
 slot, sent to the node that holds it); on one Redis, which holds every slot, the whole batch in one
-call, since a call per slot there costs half the apply throughput and a 1 s tick over 3,300 lots
-(bench/bench_live_apply.py `--per-slot`). The scripts and keys are the same either way.
+call, since a call per slot there costs half the apply throughput (bench/bench_live_apply.py
+`--per-slot`). The scripts and keys are the same either way; every process on one store groups alike
+(the grouping follows the client: a cluster client groups by slot).
 """
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from urllib.parse import unquote
 
 import orjson
 import redis
@@ -37,7 +54,11 @@ _CODES = {"A": Outcome.APPLIED, "P": Outcome.PENDING, "U": Outcome.UNCHANGED, "D
 _EMPTY_BERTH = "||-1|0||0|0"
 _STATUS = {"F": "free", "O": "occupied"}
 _LOT_FIELDS = ("free", "total", "known", "upd", "seen", "nb")
-LAYOUT = "2"  # 1: one global `due`/`seen`/`ready` and untagged lot keys (before Redis Cluster); data of another layout is rebuilt
+# 1: one global `due`/`seen`/`ready` and untagged lot keys (before Redis Cluster); 2: no ticker index (a tick visited every
+# lot). Data of another layout is rebuilt, never misread.
+LAYOUT = "3"
+VIEW_S = 1.0  # how old this process's copy of the lot set (and so of the index keys) may grow
+RETIRE_S = 60.0  # how long an index left for a new one is still read, for workers that have not moved yet
 
 
 def _script(name: str) -> str:
@@ -54,10 +75,11 @@ def _tag(lot_id: str) -> str:
 class _LotKeys:
     """One lot's keys and hash slot."""
 
-    __slots__ = ("lb", "lot", "quad", "slot", "tagged")
+    __slots__ = ("lb", "lot", "quad", "slot", "tag", "tagged")
 
     def __init__(self, prefix: str, lot_id: str) -> None:
-        t = "{" + _tag(lot_id) + "}"
+        self.tag = _tag(lot_id)
+        t = "{" + self.tag + "}"
         self.tagged = t
         self.lot, self.lb = f"{prefix}lot:{t}", f"{prefix}lb:{t}"
         self.quad = (self.lot, self.lb, f"{prefix}due:{t}", f"{prefix}seen:{t}")
@@ -71,9 +93,16 @@ class RedisLiveState(LiveState):
         self._src = {"apply": _script("apply.lua"), "maintain": _script("maintain.lua")}
         self._sha: dict[str, str] = {}
         self._keys: dict[str, _LotKeys] = {}
-        self._plans: dict[tuple, list] = {}  # the ticker's calls for a set of lots, one per mode: lots rarely change
         self._cluster = isinstance(client, RedisCluster)
         self._per_slot = self._cluster if per_slot is None else per_slot  # a cluster needs it; one Redis may
+        # this process's copy of `lots`, grouped: group -> the tag naming its index keys
+        self._seen_ids: frozenset[str] | None = None
+        self._heads: dict[int, str] = {}
+        self._retired: dict[int, dict[str, float]] = {}  # group -> earlier head tags still read, since (monotonic)
+        self._view_at = float("-inf")
+        self._view_lock = threading.RLock()  # the ticker's thread and an operator's configure may look at once
+        self.view_s, self.retire_s = VIEW_S, RETIRE_S
+        self.last_visited: set[str] = set()  # the lots the last promote_due/sweep_silent looked at (tests, figures)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "parking:") -> "RedisLiveState":
@@ -89,6 +118,7 @@ class RedisLiveState(LiveState):
     def configure(self, lots: Iterable[LotInfo], *, ready: bool = True) -> None:
         lots = list(lots)
         p = self.p
+        self._refresh_view(force=True)  # the lots before these: a new car park may move its group's index (see below)
         existing = self._each([i.id for i in lots], lambda pipe, k: pipe.hkeys(k.lb))
         pipe = self.r.pipeline(transaction=False)
         for info, have in zip(lots, existing):
@@ -107,6 +137,7 @@ class RedisLiveState(LiveState):
             (pipe.sadd if info.has_sensors else pipe.srem)(f"{p}sensor-lots", info.id)
         pipe.execute()
         self._recount([i for i in lots if i.has_sensors], [i for i in lots if not i.has_sensors])
+        self._refresh_view(force=True)
         if ready:
             self.mark_ready()
 
@@ -187,9 +218,10 @@ class RedisLiveState(LiveState):
             groups: list[Sequence[int]] = list(by_group.values())
         else:
             groups = [range(len(events))]
+        self._refresh_view()
         calls, order = [], []
         for idxs in groups:
-            keys, encoded = self._encode([events[i] for i in idxs])
+            keys, encoded = self._encode([events[i] for i in idxs], self._index_keys(self._group(events[idxs[0]].lot_id), events[idxs[0]].lot_id))
             calls.append((keys, [settle_s, round(now, 3), orjson.dumps(encoded).decode(), 1 if rebuilding else 0, LAYOUT]))
             order.append(idxs)
         results: list[tuple[Outcome, bool]] = [None] * len(events)  # type: ignore[list-item]
@@ -198,10 +230,11 @@ class RedisLiveState(LiveState):
                 results[i] = (_CODES[flat[2 * n]], bool(int(flat[2 * n + 1])))
         return results
 
-    def _encode(self, events: list[DeviceEvent]) -> tuple[list[str], list[list]]:
+    def _encode(self, events: list[DeviceEvent], index: tuple[str, str]) -> tuple[list[str], list[list]]:
         """Events for apply.lua: kind, the places in KEYS of the keys it touches, the fields, the time last;
-        and KEYS, each key the events touch once (a lot's berth keys only where a berth or device reports)."""
-        keys: dict[str, int] = {}
+        and KEYS: the group's two index keys, then each key the events touch once (a lot's berth keys only
+        where a berth or device reports)."""
+        keys: dict[str, int] = {index[0]: 1, index[1]: 2}
         places: dict[str, tuple[int, ...]] = {}  # lot id -> places of its lot hash (and berth hash, due, seen)
         out = []
         for ev in events:
@@ -225,31 +258,86 @@ class RedisLiveState(LiveState):
                 raise TypeError(cls)
         return list(keys), out
 
+    # -- the ticker's index ------------------------------------------------------------
+    def _index_keys(self, group: int, lot_id: str | None = None, head: str | None = None) -> tuple[str, str]:
+        """A group's (due, seen) index keys: named after its smallest lot, so they share its slot."""
+        if head is None:
+            head = self._heads.get(group)
+            if head is None:  # a lot this process has not seen in `lots` yet: look again once
+                self._refresh_view(force=True)
+                head = self._heads.get(group) or self.keys_of(lot_id).tag
+        return f"{self.p}due-lots:{{{head}}}", f"{self.p}seen-lots:{{{head}}}"
+
+    def _refresh_view(self, *, force: bool = False) -> None:
+        """Reread `lots` (at most every view_s). When a car park with a smaller id has moved a group's index,
+        what the old index holds is folded into the new one at once, and again after retire_s, when the old
+        one is dropped; until then it is read along, for workers that have not moved yet and still write it."""
+        with self._view_lock:
+            self._look(force)
+
+    def _look(self, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._view_at < self.view_s:
+            return
+        ids = frozenset(self.r.smembers(f"{self.p}lots"))
+        self._view_at = now
+        if ids != self._seen_ids:
+            self._seen_ids = ids
+            heads = {g: self.keys_of(members[0]).tag for g, members in self._by_group(sorted(ids)).items()}
+            for g, old in self._heads.items():
+                if heads.get(g, old) != old:
+                    self._fold(g, heads[g], old, drop=False)
+                    self._retired.setdefault(g, {})[old] = now
+            for g, head in heads.items():
+                self._retired.get(g, {}).pop(head, None)
+            self._heads = heads
+        for g, olds in list(self._retired.items()):
+            for old, since in list(olds.items()):
+                if now - since >= self.retire_s:
+                    if g in self._heads:
+                        self._fold(g, self._heads[g], old, drop=True)
+                    del olds[old]
+            if not olds:
+                del self._retired[g]
+
+    def _fold(self, group: int, head: str, old: str, *, drop: bool) -> None:
+        """Move what a group's old index keys hold into its current ones (the earlier time wins); both share a slot."""
+        for new_key, old_key in zip(self._index_keys(group, head=head), self._index_keys(group, head=old)):
+            self.r.zunionstore(new_key, [new_key, old_key], aggregate="MIN")
+            if drop:
+                self.r.unlink(old_key)
+
     def _run_maintain(self, mode: str, t: float) -> set[str]:
-        pipe = self.r.pipeline(transaction=False)
-        pipe.smembers(f"{self.p}lots")
-        pipe.smembers(f"{self.p}sensor-lots")
-        lots, sensor_lots = pipe.execute()
-        if mode == "due":
-            lots = sensor_lots  # only berths wait to settle
-        plan = self._plans.get((mode, frozenset(lots), frozenset(sensor_lots)))
-        if plan is None:
-            plan = []
-            z = 2 if mode == "due" else 3  # the due or the seen zset
-            for ids in self._by_group(sorted(lots)).values():
-                keys, args = [], [mode, 0, LAYOUT]
-                for lot_id in ids:
-                    k, sensors = self.keys_of(lot_id), lot_id in sensor_lots
-                    keys += (k.lot, k.lb, k.quad[z]) if sensors else (k.lot,)
-                    args += (lot_id, 1 if sensors else 0)
-                plan.append((keys, args))
-            self._plans = {(mode, frozenset(lots), frozenset(sensor_lots)): plan, **{m: p for m, p in self._plans.items() if m[0] != mode}}
-        if not plan:
-            if not self.is_configured():
-                raise LiveStateLost("Redis lost the live state")
-            return set()
+        """Read each group's index (and the indexes it is leaving) for lots whose time has come; visit those alone."""
+        z = 0 if mode == "due" else 1
         when = round(t, 3)
-        return {lot for out in self._run("maintain", [(keys, [mode, when, *args[2:]]) for keys, args in plan]) for lot in out}
+        upto = repr(when) if mode == "due" else f"({when!r}"  # silent since before the cutoff, as in memory.py
+        with self._view_lock:
+            self._look(False)
+            reads = [(g, [self._index_keys(g, head=head)[z]] + [self._index_keys(g, head=old)[z] for old in self._retired.get(g, ())])
+                     for g, head in self._heads.items()]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.get(f"{self.p}ready")
+        for _, index_keys in reads:
+            for key in index_keys:
+                pipe.zrangebyscore(key, "-inf", upto)
+        got = pipe.execute()
+        if got[0] != LAYOUT:
+            raise LiveStateLost("Redis lost the live state")
+        calls, at = [], 1
+        for _, index_keys in reads:
+            tags = list(dict.fromkeys(tag for found in got[at:at + len(index_keys)] for tag in found))
+            at += len(index_keys)
+            if tags:
+                keys = list(index_keys)
+                for tag in tags:
+                    k = self.keys_of(unquote(tag))
+                    keys += (k.lot, k.lb, k.quad[2 + z])
+                calls.append((keys, [mode, when, LAYOUT, len(index_keys) - 1, *tags]))
+        self.last_visited = {unquote(tag) for _, args in calls for tag in args[4:]}
+        if not calls:
+            return set()
+        return {unquote(tag) for out in self._run("maintain", calls) for tag in out}
 
     def promote_due(self, now: float) -> set[str]:
         return self._run_maintain("due", now)
@@ -292,6 +380,8 @@ class RedisLiveState(LiveState):
 
     def clear(self) -> None:
         """Every key under the prefix, of this layout or an older one, but the rebuild lock (held by whoever is clearing)."""
+        with self._view_lock:
+            self._seen_ids, self._heads, self._retired, self._view_at = None, {}, {}, float("-inf")
         lock = f"{self.p}rebuild-lock"
         batch: list[str] = []
         for key in self.r.scan_iter(match=f"{self.p}*", count=1000):
