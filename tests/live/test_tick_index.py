@@ -7,6 +7,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from parking_core.events import BerthReported, CountsReported, HeartbeatReported, PassageReported
@@ -246,3 +248,39 @@ def test_after_redis_restarts_empty_the_live_state_and_its_index_are_rebuilt(tmp
         assert {b.id: b.status for b in p.live.berths("S1")}["b2"] == "unknown"
     finally:
         p.stop()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.one_of(
+    st.lists(st.one_of(
+        st.builds(lambda b, occ, seq, s: berth("S1", b, occ, seq, s), st.sampled_from(["b1", "b2", "b3"]), st.booleans(), st.integers(0, 8),
+                  st.integers(0, 600)),
+        st.builds(lambda dev, s: HeartbeatReported(lot_id=dev[0], device_id=dev[1], ts=T0 + timedelta(seconds=s)),
+                  st.sampled_from([("S1", "b1"), ("S1", "b2"), ("C1", "cam")]), st.integers(0, 600)),
+        st.builds(lambda free, s: CountsReported(lot_id="C1", free=free, total=110, ts=T0 + timedelta(seconds=s)), st.integers(0, 110),
+                  st.integers(0, 600)),
+    ), min_size=1, max_size=5),
+    st.tuples(st.sampled_from(["due", "sweep"]), st.integers(0, 700)),
+), min_size=1, max_size=10))
+def test_memory_and_redis_settle_and_sweep_alike_in_any_order_of_ticks(redis_url, steps):
+    """Debounced changes and silences, ticks at any time (not only forward): both backends agree on what changed."""
+    from parking_core.live.redis import RedisLiveState
+
+    memory = MemoryLiveState()
+    red = RedisLiveState.from_url(redis_url, prefix=f"test:tick:{uuid.uuid4().hex[:8]}:")
+    try:
+        for live in (memory, red):
+            live.configure(small_city())
+        for s in steps:
+            if isinstance(s, tuple):
+                mode, sec = s
+                tick = "promote_due" if mode == "due" else "sweep_silent"
+                assert getattr(memory, tick)(at(sec)) == getattr(red, tick)(at(sec)), s
+            else:
+                assert memory.apply(s, settle_s=30, now=at(600)) == red.apply(s, settle_s=30, now=at(600))
+            ids = ["S1", "G1", "C1"]
+            assert memory.lots(ids) == red.lots(ids)
+            assert memory.berths("S1") == red.berths("S1")
+    finally:
+        red.clear()
+        red.close()
