@@ -30,10 +30,12 @@ from gateways.schema import schema_revisions
 from gateways.workers import IngestSupervisor
 from parking_core.accounts import Accounts, load_account_settings
 from parking_core.availability import Availability, AvailabilityRules
+from parking_core.daily import DailySchedule
 from parking_core.db import UnitOfWork, make_engine
 from parking_core.directory import Directory
 from parking_core.domain_events import AvailabilityChanged
 from parking_core.errors import ConfigError
+from parking_core.event_log_partitions import daily_event_log, event_log_maintenance
 from parking_core.events import DeviceEvent
 from parking_core.live import LiveState, open_live_state
 from parking_core.messagebus import HandlerMap, MessageBus, merge
@@ -95,6 +97,7 @@ class Platform:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.worker_board: WorkerBoard | None = None
+        self.event_log_daily: DailySchedule | None = None
 
     def handlers(self) -> HandlerMap:
         """What reacts to what, for the whole platform. Billing's map (billing/handlers.py) says what an entry,
@@ -189,6 +192,9 @@ class Platform:
                     self.worker_board.forget()
             self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
             self._ticker.start()
+            if self.worker_id == 0:  # one process of a deployment: `serve`'s own ingest, or `serve --http-workers`' worker 0
+                job = event_log_maintenance(self.uow, self.clock)  # partitions ahead, old months retired (PARKING_EVENT_LOG_*)
+                self.event_log_daily = daily_event_log(job).start()
         return self
 
     def _tick_loop(self) -> None:
@@ -268,6 +274,8 @@ class Platform:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.event_log_daily is not None:
+            self.event_log_daily.stop()
         self.commissioning_watch.stop()
         self.billing.stop()
         if getattr(self, "_follower", None) is not None:

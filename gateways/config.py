@@ -17,6 +17,7 @@ from gateways.http.settings import HttpSettings, load_http_settings
 from gateways.messaging import MessagingSettings, load_messaging_settings
 from gateways.operator.settings import OperatorSettings
 from parking_core.accounts import AccountSettings, load_account_settings
+from parking_core.event_log_partitions import EventLogSettings, load_event_log_settings
 from parking_core.plate_verification_settings import PlateVerificationSettings, load_plate_verification_settings
 from parking_core.retention import RetentionSettings, load_retention_settings
 from parking_core.settings import Settings, load_settings, load_validated
@@ -41,6 +42,7 @@ class PlatformConfig:
     device_credentials: DeviceCredentialSettings
     plate_verification: PlateVerificationSettings
     retention: RetentionSettings
+    event_log: EventLogSettings
 
 
 def load_config(**core_overrides: object) -> PlatformConfig:
@@ -60,6 +62,7 @@ def load_config(**core_overrides: object) -> PlatformConfig:
         device_credentials=load_validated(DeviceCredentialSettings, {}, secret=("PASSWORD",)),
         plate_verification=load_plate_verification_settings(),
         retention=load_retention_settings(),
+        event_log=load_event_log_settings(),
     )
 
 

@@ -17,39 +17,56 @@ SQLITE_ROWS = 4000  # rows per INSERT: 7 parameters each, under SQLite's 32,766
 
 
 def append_events(session: Session, events: Sequence[DeviceEvent], received_at: datetime) -> list[DeviceEvent]:
-    """Log each event once: its (lot, dedupe key) is unique, so a re-delivered one is ignored.
+    """Log each event once: its (lot, dedupe key) goes into `occupancy_event_keys` first, and only the
+    events whose key was new are written, so a re-delivered one is ignored whatever month its time
+    falls in (the log itself is partitioned by month on PostgreSQL, where no index spans months).
     Returns the events that were new to the log, each once: what stays must still react to.
 
     New means not committed before, whatever live state said: an event whose transaction rolled
     back (a crash, a poison message beside it) is new when it comes again, one that committed
-    never is. This is the ingest's hottest write: one statement a batch, straight to the driver
-    (PostgreSQL: arrays unnested; SQLite: multi-row VALUES), with RETURNING naming the new rows."""
+    never is. This is the ingest's hottest write: one statement a batch on PostgreSQL (arrays
+    unnested, the keys inserted in a CTE whose RETURNING picks the rows to log), two on SQLite
+    (multi-row VALUES: the keys, then the new events), straight to the driver."""
     if not events:
         return []
     sqlite = session.get_bind().dialect.name == "sqlite"
     at = _db_time(received_at, sqlite)
     cols = "lot_id, kind, subject, dedupe_key, ts, received_at, data"
-    tail = "ON CONFLICT (lot_id, dedupe_key) DO NOTHING RETURNING lot_id, dedupe_key"
     conn = session.connection()
     new: set[tuple[str, str]] = set()
     if sqlite:
         for i in range(0, len(events), SQLITE_ROWS):
             chunk = events[i:i + SQLITE_ROWS]
+            values = ", ".join(["(?, ?)"] * len(chunk))
+            sql = (f"INSERT INTO occupancy_event_keys (lot_id, dedupe_key) VALUES {values} "
+                   "ON CONFLICT (lot_id, dedupe_key) DO NOTHING RETURNING lot_id, dedupe_key")
+            new.update((lot, key) for lot, key in conn.exec_driver_sql(sql, tuple(v for e in chunk for v in (e.lot_id, e.dedupe_key))))
+        logged = _first_of_each(events, new)
+        for i in range(0, len(logged), SQLITE_ROWS):
+            chunk = logged[i:i + SQLITE_ROWS]
             values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             params = tuple(v for e in chunk for v in (e.lot_id, e.kind, e.subject, e.dedupe_key, _db_time(e.ts, True), at, orjson.dumps(e.data()).decode()))
-            new.update((lot, key) for lot, key in conn.exec_driver_sql(f"INSERT INTO occupancy_events ({cols}) VALUES {values} {tail}", params))
-    else:
-        arrays = ([e.lot_id for e in events], [e.kind for e in events], [e.subject for e in events], [e.dedupe_key for e in events],
-                  [_db_time(e.ts, False) for e in events], [orjson.dumps(e.data()).decode() for e in events])
-        sql = (f"INSERT INTO occupancy_events ({cols}) "
-               "SELECT l, k, s, d, t, %s, j::json FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]) "
-               f"AS u(l, k, s, d, t, j) {tail}")
-        new.update((lot, key) for lot, key in conn.exec_driver_sql(sql, (at, *arrays)))
-    fresh = []
+            conn.exec_driver_sql(f"INSERT INTO occupancy_events ({cols}) VALUES {values}", params)
+        return logged
+    arrays = ([e.lot_id for e in events], [e.kind for e in events], [e.subject for e in events], [e.dedupe_key for e in events],
+              [_db_time(e.ts, False) for e in events], [orjson.dumps(e.data()).decode() for e in events])
+    sql = ("WITH u AS (SELECT DISTINCT ON (l, d) * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]) "
+           "WITH ORDINALITY AS u(l, k, s, d, t, j, n) ORDER BY l, d, n), "
+           "fresh AS (INSERT INTO occupancy_event_keys (lot_id, dedupe_key) SELECT l, d FROM u "
+           "ON CONFLICT (lot_id, dedupe_key) DO NOTHING RETURNING lot_id, dedupe_key) "
+           f"INSERT INTO occupancy_events ({cols}) SELECT u.l, u.k, u.s, u.d, u.t, %s, u.j::json "
+           "FROM u JOIN fresh ON fresh.lot_id = u.l AND fresh.dedupe_key = u.d ORDER BY u.n RETURNING lot_id, dedupe_key")
+    new.update((lot, key) for lot, key in conn.exec_driver_sql(sql, (*arrays, at)))
+    return _first_of_each(events, new)
+
+
+def _first_of_each(events: Sequence[DeviceEvent], new: set[tuple[str, str]]) -> list[DeviceEvent]:
+    """The events whose key is in `new`, the first of each key only (a copy later in the same batch is not new)."""
+    fresh, new = [], set(new)
     for e in events:
         key = (e.lot_id, e.dedupe_key)
         if key in new:
-            new.discard(key)  # a copy later in the same batch is not new
+            new.discard(key)
             fresh.append(e)
     return fresh
 

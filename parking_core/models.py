@@ -18,7 +18,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -106,13 +105,16 @@ class Device(Base):
 
 
 class OccupancyEvent(Base):
-    """Every accepted device message, once: the unique key makes re-delivery harmless."""
+    """Every accepted device message, once: its key in `occupancy_event_keys` makes re-delivery harmless.
+
+    On PostgreSQL the table is partitioned by Shanghai calendar month of `ts` (migration 0012,
+    parking_core/event_log_partitions.py), so its primary key there is (id, ts): a partitioned table's
+    keys must hold the partition key. `id` alone stays the ORM's identity (one sequence numbers every
+    row); the (lot, dedupe key) uniqueness lives in the unpartitioned key table, which no month bounds.
+    """
 
     __tablename__ = "occupancy_events"
-    __table_args__ = (
-        UniqueConstraint("lot_id", "dedupe_key", name="uq_occupancy_events_lot_key"),
-        Index("ix_occupancy_events_lot_ts", "lot_id", "ts"),
-    )
+    __table_args__ = (Index("ix_occupancy_events_lot_ts", "lot_id", "ts"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     lot_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
@@ -121,6 +123,17 @@ class OccupancyEvent(Base):
     ts: Mapped[datetime]
     received_at: Mapped[datetime]
     data: Mapped[dict] = mapped_column(JSON)
+
+
+class OccupancyEventKey(Base):
+    """Each logged event's (lot, dedupe key), once, whatever month it fell in: the arbiter of
+    `INSERT ... ON CONFLICT DO NOTHING` (parking_core/eventlog.py). A partitioned table can only be
+    unique per partition key, and a re-sent message may carry another month's time; this table is not
+    partitioned, so de-duplication spans every kept month. Retiring a month deletes its keys with it."""
+
+    __tablename__ = "occupancy_event_keys"
+    lot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(160), primary_key=True)
 
 
 class AvailabilityChange(Base):
@@ -144,5 +157,6 @@ __all__ = [
     "Berth",
     "Device",
     "OccupancyEvent",
+    "OccupancyEventKey",
     "AvailabilityChange",
 ]

@@ -31,6 +31,9 @@ app.add_typer(settlement_app, name="settlement")
 from gateways.cli.privacy import privacy_app  # noqa: E402 - a sub-app of its own file
 
 app.add_typer(privacy_app, name="privacy")
+from gateways.cli.events import events_app  # noqa: E402 - a sub-app of its own file
+
+app.add_typer(events_app, name="events")
 console = Console(stderr=True)
 
 
