@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from billing.alipay.bill import BillChunk, BillRow, BillStream
 from billing.models import Order, Payment, PaymentAttempt, Refund
 from billing.reconciliation_models import ReconciliationCase, ReconciliationDay
+from parking_core.audit import Actor, record_audit
 from parking_core.clock import SHANGHAI
 from parking_core.db import UnitOfWork
 from parking_core.errors import InvalidInput, NotFound
@@ -111,7 +112,7 @@ def _amounts_by_key(db: Session, key, amount, *where) -> dict[str, int]:  # noqa
     if not count:
         return {}
     found: dict[str, int] = {}
-    if text.count(_RECORD) == count - 1 and text.count(_UNIT) == count:
+    if text is not None and text.count(_RECORD) == count - 1 and text.count(_UNIT) == count:  # None: a key or amount is NULL
         start = 0
         while start < len(text):  # a few MB at a time, so the pieces are never all alive at once
             end = text.find(_RECORD, start + 4_000_000)
@@ -295,8 +296,9 @@ class DayReconciliation:
     uow: Callable[[], UnitOfWork]
     clock: Callable[[], datetime]
 
-    def run_day(self, day: date, rows: Iterable[BillRow]) -> ReconciliationDay:
-        """Compare the day's bill rows (read to the end before anything is written) and keep every difference as a case."""
+    def run_day(self, day: date, rows: Iterable[BillRow], *, actor: Actor | None = None) -> ReconciliationDay:
+        """Compare the day's bill rows (read to the end before anything is written) and keep every difference as a case.
+        A person's run (`actor`) is audited in the same transaction; the daily run is the platform's own."""
         if not isinstance(day, date) or isinstance(day, datetime):
             raise InvalidInput(f"day must be a date, got {day!r}", field="day", value=str(day))
         with self.uow() as uow:
@@ -319,6 +321,9 @@ class DayReconciliation:
             db.flush()
             _keep_cases(db, day, result.differences, now)
             refresh_status(db, record, now)
+            if actor is not None:
+                record_audit(db, actor=actor, action="reconciliation.run", subject=f"reconciliation_day:{day}", operator_id=None,
+                             before=None, after={"status": record.status, "bill_lines": record.bill_lines}, at=now)
             uow.commit()
             db.refresh(record)
             db.expunge_all()  # kept as read: the unit of work's closing rollback must not expire it

@@ -13,6 +13,7 @@ from billing.alipay.bill import iter_bill_zip
 from billing.alipay.client import AlipayClient, download_bill
 from billing.reconciliation import DayReconciliation
 from billing.reconciliation_models import ReconciliationDay
+from parking_core.audit import Actor
 from parking_core.daily import DailySchedule, yesterday
 from parking_core.db import UnitOfWork
 
@@ -20,9 +21,10 @@ log = logging.getLogger("parking.reconciliation")
 
 
 def reconcile_bill_day(uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], client: AlipayClient,
-                       day: date) -> ReconciliationDay:
-    """Download the day's bill through the SDK and run the day on it, streamed; nothing is kept of a rejected bill."""
-    return DayReconciliation(uow, clock).run_day(day, iter_bill_zip(download_bill(client, bill_date=day)))
+                       day: date, *, actor: Actor | None = None) -> ReconciliationDay:
+    """Download the day's bill through the SDK and run the day on it, streamed; nothing is kept of a rejected bill.
+    A person's run (`actor`) is audited with it."""
+    return DayReconciliation(uow, clock).run_day(day, iter_bill_zip(download_bill(client, bill_date=day)), actor=actor)
 
 
 class DailyReconciliation(DailySchedule[ReconciliationDay]):

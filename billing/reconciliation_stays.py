@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 
 from billing.reconciliation import day_bounds
 from billing.reconciliation_models import StayList, StayListLine
+from parking_core.audit import Actor, actor_of, record_audit
 from parking_core.db import UnitOfWork
 from parking_core.errors import InvalidInput, NotFound
 from parking_core.plate_privacy import is_hashed, plate_hash
@@ -160,8 +161,8 @@ class StayLists:
     tolerance: timedelta = timedelta(minutes=5)
     plate_key: Callable[[], bytes] | None = None  # the plate-hash key, for lists past their retention
 
-    def store(self, lot_id: str, day: date, text: str, *, sent_by: str) -> StayList:
-        """Check the whole list, then replace the lot's list of that day in one transaction."""
+    def store(self, lot_id: str, day: date, text: str, *, sent_by: str | Actor, operator_id: str | None = None) -> StayList:
+        """Check the whole list, then replace the lot's list of that day in one transaction, audited in it."""
         passages = parse_stay_list(text, day)
         now = self.clock()
         with self.uow() as uow:
@@ -171,11 +172,16 @@ class StayLists:
                 db.execute(delete(StayListLine).where(StayListLine.list_id == old.id))
                 db.delete(old)
                 db.flush()
+            who = actor_of(sent_by)
             row = StayList(lot_id=lot_id, day=day, entries=sum(p.direction == "in" for p in passages),
-                           exits=sum(p.direction == "out" for p in passages), sent_by=sent_by, sent_at=now)
+                           exits=sum(p.direction == "out" for p in passages),
+                           sent_by=sent_by if isinstance(sent_by, str) else who.id, sent_at=now)
             db.add(row)
             db.flush()
             db.add_all([StayListLine(list_id=row.id, line=p.line, direction=p.direction, plate=p.plate, at=p.at) for p in passages])
+            record_audit(db, actor=who, action="stay_list.store", subject=f"stay_list:{lot_id}:{day}", operator_id=operator_id,
+                         before={"entries": old.entries, "exits": old.exits} if old is not None else None,
+                         after={"entries": row.entries, "exits": row.exits}, at=now)
             uow.commit()
             db.refresh(row)
             db.expunge_all()

@@ -24,7 +24,6 @@ from gateways.http.deps import PlatformDep
 from gateways.http.errors import ErrorBody
 from gateways.operator.paging import PageDep
 from gateways.operator.permissions import OperatorPrincipal, lot_for_action, lot_for_read, readable_operators, require_role
-from parking_core.audit import record_audit
 from parking_core.errors import DependencyUnavailable, Forbidden, InvalidInput
 
 router = APIRouter(prefix="/v1/operator/reconciliation", tags=["operator reconciliation"])
@@ -204,11 +203,7 @@ def run_day(day: date, p: OperatorPrincipal, platform: PlatformDep) -> DayRead:
     client = getattr(getattr(platform, "billing", None), "alipay", None)
     if client is None:
         raise DependencyUnavailable("Alipay is not configured: no bill to reconcile with", field="ALIPAY_APP_ID")
-    record = reconcile_bill_day(platform.uow, platform.clock, client, day)
-    with platform.uow() as uow:
-        record_audit(uow.session, actor=p, action="reconciliation.run", subject=f"reconciliation_day:{day}", operator_id=None,
-                     before=None, after={"status": record.status, "bill_lines": record.bill_lines}, at=platform.clock())
-        uow.commit()
+    record = reconcile_bill_day(platform.uow, platform.clock, client, day, actor=p)
     return _day_read(record, _reconciliation(platform).case_counts(day, operators=None), True)
 
 
@@ -242,13 +237,14 @@ def resolve(case_id: str, body: ResolveBody, p: OperatorPrincipal, platform: Pla
                    "direction,plate,time\nin,苏E12345,2026-11-23T08:01:00+08:00\nout,苏E12345,2026-11-23T10:40:00+08:00\n"}}}})
 async def put_stay_list(lot_id: str, day: date, request: Request, p: OperatorPrincipal, platform: PlatformDep) -> StayListStored:
     """The car park's own list of the day's passages (CSV: direction,plate,time); replaces the one sent before."""
-    lot_for_action(p, platform, lot_id)
+    lot = lot_for_action(p, platform, lot_id)
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"body: a stay list is UTF-8 text; byte {exc.start} is not", field="body", value=exc.start) from None
-    row = await run_in_threadpool(_stay_lists(platform).store, lot_id, day, text, sent_by=p.id)
+    row = await run_in_threadpool(_stay_lists(platform).store, lot_id, day, text, sent_by=p,
+                                  operator_id=lot.operator)
     return StayListStored(lot_id=row.lot_id, day=row.day, entries=row.entries, exits=row.exits, sent_by=row.sent_by, sent_at=row.sent_at)
 
 
