@@ -422,7 +422,14 @@ class _Detail:
 
     def _exact_rows(self, lines: Iterable[str]) -> Iterator[BillRow]:
         """Rows of the C CSV reader, every cell checked by _parse_row; stops after the end line."""
-        reader = csv.reader(lines, strict=True)
+        last = [""]  # the line the reader took last: an unreadable line is shown as the line-by-line reader shows it
+
+        def noted(texts: Iterable[str]) -> Iterator[str]:
+            for text in texts:
+                last[0] = text
+                yield text
+
+        reader = csv.reader(noted(lines), strict=True)
         base = self.line
         errors = self.errors
         while True:
@@ -433,7 +440,7 @@ class _Detail:
                 return
             except csv.Error as exc:
                 self.unreadable += 1
-                errors.append(BillRowError(base + reader.line_num, "*", "", f"not valid CSV: {exc}"))
+                errors.append(BillRowError(base + reader.line_num, "*", last[0][:200], f"not valid CSV: {exc}"))
                 continue
             number = self.line = base + reader.line_num
             if not cells or (len(cells) == 1 and not cells[0].strip()):
