@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gateways.cli.offline_job import offline_job
 from parking_core.errors import ParkingError
 
 events_app = typer.Typer(help="The occupancy event log.", no_args_is_help=True)
@@ -17,32 +17,15 @@ STEPS = {"create": "partitions made ahead", "retire": "old months retired"}
 def partitions(dry_run: bool = typer.Option(False, "--dry-run", help="say what would be made and retired, change nothing")) -> None:
     """Make this and next month's partitions (and any month the default partition holds rows of), then archive
     (PARKING_EVENT_LOG_ARCHIVE_DIR set) or drop every month older than PARKING_EVENT_LOG_MONTHS."""
-    from gateways.cli.main import _fail, _offline_platform, _settings
-    from gateways.cli.startup import named_failures
+    from gateways.cli.main import _fail
     from parking_core.event_log_partitions import event_log_maintenance, load_event_log_settings
 
-    s = _settings()
     try:
         settings = load_event_log_settings()
     except ParkingError as exc:
         _fail(exc)
-    platform = _offline_platform(s)
-    try:
-        with named_failures(s), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                         TimeElapsedColumn(), console=out, transient=False, disable=dry_run) as bar:
-            platform.check_schema()
-            tasks: dict[str, int] = {}
-
-            def progress(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = bar.add_task(STEPS.get(step, step), total=total)
-                bar.update(tasks[step], completed=done, total=max(total, done))
-
-            report = event_log_maintenance(platform.uow, platform.clock, settings).run(dry_run=dry_run, progress=progress)
-    except ParkingError as exc:
-        _fail(exc)
-    finally:
-        platform.stop()
+    with offline_job(out, quiet=dry_run, label=lambda step: STEPS.get(step, step)) as (platform, progress):
+        report = event_log_maintenance(platform.uow, platform.clock, settings).run(dry_run=dry_run, progress=progress)
     would = "would be " if dry_run else ""
     if not report.partitioned:
         out.print("SQLite: one plain table, no partitions; old months' rows are deleted instead")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gateways.cli.offline_job import offline_job
 from parking_core.errors import ParkingError
 
 privacy_app = typer.Typer(help="Privacy: retention of plates (and of vehicle-licence files).", no_args_is_help=True)
@@ -16,33 +16,16 @@ out = Console()
 def retention(dry_run: bool = typer.Option(False, "--dry-run", help="count what is due, change nothing")) -> None:
     """Hash the plates of records past their retention (event log, bindings and disputes, licence uploads, whose files are
     deleted, stays and orders, car parks' stay lists), in batches."""
-    from gateways.cli.main import _fail, _offline_platform, _settings
-    from gateways.cli.startup import named_failures
+    from gateways.cli.main import _fail
     from gateways.retention_app import retention_job
     from parking_core.retention import load_retention_settings
 
-    s = _settings()
     try:
         settings = load_retention_settings()
     except ParkingError as exc:
         _fail(exc)
-    platform = _offline_platform(s)
-    try:
-        with named_failures(s), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                         TimeElapsedColumn(), console=out, transient=False, disable=dry_run) as bar:
-            platform.check_schema()
-            tasks: dict[str, int] = {}
-
-            def progress(kind: str, done: int, due: int) -> None:
-                if kind not in tasks:
-                    tasks[kind] = bar.add_task(kind, total=due)
-                bar.update(tasks[kind], completed=done, total=max(due, done))
-
-            report = retention_job(platform, settings).run(dry_run=dry_run, progress=progress)
-    except ParkingError as exc:
-        _fail(exc)
-    finally:
-        platform.stop()
+    with offline_job(out, quiet=dry_run, label=str) as (platform, progress):
+        report = retention_job(platform, settings).run(dry_run=dry_run, progress=progress)
     for kind, due in report.due.items():
         done = "" if dry_run else f", hashed {report.hashed.get(kind, 0)}"
         if not dry_run and kind in report.files_deleted:
