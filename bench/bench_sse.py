@@ -31,7 +31,7 @@ os.environ.setdefault("PARKING_TRUSTED_PROXIES", "127.0.0.1")
 from gateways.bootstrap import Platform  # noqa: E402
 from gateways.http.app import create_app  # noqa: E402
 from gateways.operator.registry_import import import_registry  # noqa: E402
-from parking_core.db import upgrade  # noqa: E402
+from gateways.schema import upgrade  # noqa: E402
 from parking_core.domain_events import AvailabilityChanged  # noqa: E402
 from parking_core.messagebus import HandlerMap  # noqa: E402
 from parking_core.settings import load_settings  # noqa: E402

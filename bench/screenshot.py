@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))  # the test helpers: a city with every colour, an 
 from gateways.bootstrap import Platform  # noqa: E402
 from gateways.http.app import create_app  # noqa: E402
 from gateways.operator.registry_import import import_registry  # noqa: E402
-from parking_core.db import upgrade  # noqa: E402
+from gateways.schema import upgrade  # noqa: E402
 from parking_core.settings import load_settings  # noqa: E402
 from sensors.simulator import generate_city  # noqa: E402
 from tests.browser.city import fill_city  # noqa: E402
