@@ -67,12 +67,21 @@ def private_mosquitto() -> Iterator[MqttTarget]:
     port = free_port()
     conf = data / "mosquitto.conf"
     conf.write_text(bench_conf(SHIPPED_CONF.read_text(), data, port))
-    if os.geteuid() == 0:  # mosquitto drops root for its own user, which must be able to write here
-        shutil.chown(data, "mosquitto")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with running_mosquitto(data, port):
+        yield MqttTarget("127.0.0.1", port, username="bench")
+
+
+@contextmanager
+def running_mosquitto(data: Path, port: int) -> Iterator[None]:
+    """Run Mosquitto on `data/mosquitto.conf` until the block ends, then stop it and remove `data`. As root, the
+    folder and its files are handed to the mosquitto user first (it drops root, and must read and write them)."""
+    if os.geteuid() == 0:
+        for path in (data, *data.iterdir()):
+            shutil.chown(path, "mosquitto")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(data / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_port(port, proc)
-        yield MqttTarget("127.0.0.1", port, username="bench")
+        yield
     finally:
         proc.terminate()
         try:

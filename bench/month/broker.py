@@ -9,15 +9,13 @@ import importlib.util
 import json
 import os
 import secrets
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import MOSQUITTO, REPO, wait_for_port, wait_until
+from bench.common import MOSQUITTO, REPO, running_mosquitto, wait_until
 from sensors.broker import free_port
 
 DEPLOY = REPO / "deploy" / "mosquitto"
@@ -53,20 +51,8 @@ def dynsec_mosquitto(prefix: str) -> Iterator[Broker]:
         f"persistence_location {data}/", f"log_dest file {data}/mosquitto.log", "log_type error", "log_type warning",
         f"listener {port} 127.0.0.1", "allow_anonymous false", f"plugin {PLUGIN}",
         f"plugin_opt_config_file {data / 'dynamic-security.json'}"]) + "\n")
-    if os.geteuid() == 0:  # mosquitto drops root for its own user, which must read and save the plugin's file
-        for path in (data, data / "dynamic-security.json"):
-            shutil.chown(path, "mosquitto")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(data / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_port(port, proc)
+    with running_mosquitto(data, port):
         yield Broker(port, admin_pw, platform_pw)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def device_of(topic: str, prefix: str) -> str:
