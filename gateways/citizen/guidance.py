@@ -5,11 +5,12 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from billing.quotes import quote_stay
 from gateways.citizen.app_state import made_once
 from gateways.citizen.guidance_schemas import ForecastPoint, GuidanceList, GuidanceLot, HistoryPoint, LotForecast, LotHistory, LotNow
+from gateways.http.answer import json_answer
 from gateways.http.coords import CoordDep, coord_out, wgs84_in
 from gateways.http.deps import PlatformDep
 from gateways.http.errors import ErrorBody
@@ -32,7 +33,12 @@ def forecaster_of(request: Request) -> Forecaster:
     return made_once(state, "forecaster", lambda: Forecaster.for_database(state.platform.session_factory, refresh_s=REFRESH_S))
 
 
-ForecasterDep = Annotated[Forecaster, Depends(forecaster_of)]
+async def _forecaster(request: Request) -> Forecaster:
+    """`forecaster_of` as a dependency resolved on the event loop (making it reads nothing), not on the thread pool."""
+    return forecaster_of(request)
+
+
+ForecasterDep = Annotated[Forecaster, Depends(_forecaster)]
 
 
 @router.get("/guidance", response_model=GuidanceList)
@@ -47,7 +53,7 @@ def guidance(
     max_walk_m: float = Query(800, gt=0, le=5000, description="furthest car park from the destination"),
     stay_min: int = Query(60, ge=1, le=10_080, description="planned stay, for the expected price"),
     limit: int = Query(10, ge=1, le=50),
-) -> dict:
+) -> Response:
     """Car parks near a destination ranked by predicted space at arrival, walk, price and freshness, each with its reasons."""
     lat, lon = wgs84_in(coord, lat, lon)  # distances are measured in WGS-84
     now = platform.clock()
@@ -58,7 +64,8 @@ def guidance(
         rules=AvailabilityRules.from_settings(platform.settings), wait_s=GUIDANCE_WAIT_S,
     )
     ranked = rank(found, max_walk_m=max_walk_m, stay=trip.stay, limit=limit)
-    return coord_out(coord, {"arrive_at": trip.arrive_at, "stay_min": stay_min, "vehicle": vehicle, "lots": [_guidance_lot(o) for o in ranked]})
+    answer = GuidanceList(arrive_at=trip.arrive_at, stay_min=stay_min, vehicle=vehicle, lots=[_guidance_lot(o) for o in ranked])
+    return json_answer(coord_out(coord, answer))
 
 
 def _guidance_lot(o: Option) -> GuidanceLot:
@@ -75,7 +82,7 @@ def _guidance_lot(o: Option) -> GuidanceLot:
 
 
 @router.get("/lots/{lot_id}/forecast", response_model=LotForecast, responses=NOT_FOUND)
-def lot_forecast(lot_id: str, platform: PlatformDep, forecaster: ForecasterDep) -> LotForecast:
+def lot_forecast(lot_id: str, platform: PlatformDep, forecaster: ForecasterDep) -> Response:
     """Expected free spaces in 15, 30 and 60 minutes, with an interval and a confidence."""
     now = platform.clock()
     rules = AvailabilityRules.from_settings(platform.settings)
@@ -89,7 +96,8 @@ def lot_forecast(lot_id: str, platform: PlatformDep, forecaster: ForecasterDep) 
         p = forecast_lot(forecaster, info, live, now, h, heartbeat_timeout_s=timeout)
         points.append(ForecastPoint(horizon_min=h, at=now + timedelta(minutes=h), free=p.free, low=p.low, high=p.high,
                                     confidence=p.confidence, basis=p.basis))
-    return LotForecast(lot_id=lot_id, now=LotNow(free=a.free, total=a.total, status=a.status, updated_at=a.updated_at, berths_known=a.berths_known), forecasts=points)
+    now_ = LotNow(free=a.free, total=a.total, status=a.status, updated_at=a.updated_at, berths_known=a.berths_known)
+    return json_answer(LotForecast(lot_id=lot_id, now=now_, forecasts=points))
 
 
 @router.get("/lots/{lot_id}/history", response_model=LotHistory, responses=NOT_FOUND)

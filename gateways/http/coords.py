@@ -19,7 +19,8 @@ COORD_HELP = (
 )
 
 
-def coord_param(coord: Literal["wgs84", "gcj02", "bd09"] = Query("wgs84", description=COORD_HELP)) -> CoordSystem:
+async def coord_param(coord: Literal["wgs84", "gcj02", "bd09"] = Query("wgs84", description=COORD_HELP)) -> CoordSystem:
+    """Async so FastAPI resolves it on the event loop, not on the thread pool."""
     return coord
 
 

@@ -90,7 +90,7 @@ class RedisLiveState(LiveState):
     def __init__(self, client: redis.Redis | RedisCluster, *, prefix: str = "parking:", per_slot: bool | None = None) -> None:
         self.r = client
         self.p = prefix
-        self._src = {"apply": _script("apply.lua"), "maintain": _script("maintain.lua")}
+        self._src = {"apply": _script("apply.lua"), "maintain": _script("maintain.lua"), "read": _script("read.lua")}
         self._sha: dict[str, str] = {}
         self._keys: dict[str, _LotKeys] = {}
         self._cluster = isinstance(client, RedisCluster)
@@ -360,11 +360,17 @@ class RedisLiveState(LiveState):
         return self._view(self.r.hmget(self.keys_of(lot_id).lot, *_LOT_FIELDS))
 
     def lots(self, lot_ids: Sequence[str]) -> dict[str, LiveLot]:
+        """Every lot's fields through one `read.lua` call per group (one call on one Redis): the hot read path."""
+        groups = list(self._by_group(lot_ids).values())
+        if not groups:
+            return {}
+        answers = self._run("read", [([self.keys_of(i).lot for i in ids], list(_LOT_FIELDS)) for ids in groups])
         out = {}
-        for i, vals in zip(lot_ids, self._each(lot_ids, lambda pipe, k: pipe.hmget(k.lot, *_LOT_FIELDS))):
-            v = self._view(vals)
-            if v is not None:
-                out[i] = v
+        for ids, rows in zip(groups, answers):
+            for i, vals in zip(ids, rows):
+                v = self._view(vals)
+                if v is not None:
+                    out[i] = v
         return out
 
     def berths(self, lot_id: str) -> list[BerthView]:
