@@ -195,6 +195,8 @@ class Platform:
             if self.worker_id == 0:  # one process of a deployment: `serve`'s own ingest, or `serve --http-workers`' worker 0
                 job = event_log_maintenance(self.uow, self.clock)  # partitions ahead, old months retired (PARKING_EVENT_LOG_*)
                 self.event_log_daily = daily_event_log(job).start()
+        elif s.redis_url:  # an API-only process (`serve --http-workers`): its /healthz reads the ingest workers' reports
+            self.worker_board = WorkerBoard(s.redis_url, s.redis_prefix, report_s=s.worker_report_s)
         return self
 
     def _tick_loop(self) -> None:
@@ -284,10 +286,11 @@ class Platform:
         if self._ticker:
             self._ticker.join(5)
         if self.worker_board is not None:
-            try:
-                self.worker_board.report(self.worker_id, {**self.ingest_status(), "running": False})
-            except Exception:
-                pass
+            if self.ingest is not None:  # an API-only process only reads the board
+                try:
+                    self.worker_board.report(self.worker_id, {**self.ingest_status(), "running": False})
+                except Exception:
+                    pass
             self.worker_board.close()
         if self.ingest:
             self.ingest.stop()

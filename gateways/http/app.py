@@ -40,7 +40,9 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     install_error_handlers(app)
     app.include_router(health.router)
+    # routes are matched in order, one by one: the paths drivers ask most come first
     app.include_router(lots.router)
+    app.include_router(guidance.router)
     app.include_router(driver_accounts.router)
     app.include_router(driver_agreement.router)
     app.include_router(driver_account_deletion.router)
@@ -62,7 +64,6 @@ def create_app(platform: Platform) -> FastAPI:
     retention_app.install(app)  # the daily retention run (PARKING_RETENTION_HOUR)
     app.include_router(operator_settlement.router)
     operator_joining.include(app)
-    app.include_router(guidance.router)
     app.include_router(places.router)
     metrics.install(app, platform)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.for_platform(platform))

@@ -47,7 +47,7 @@ def healthz(platform: PlatformDep) -> JSONResponse:
     }
     body: dict = {"dependencies": deps, "lots": len(platform.directory)}
     problems = [name for name, d in deps.items() if not d["ok"]]
-    if ingest is not None:
+    if ingest is not None or platform.worker_board is not None:  # the ingest here, or in processes of its own
         workers = platform.workers_status()
         max_lag = platform.settings.ingest_max_lag_s
         for w in workers:

@@ -42,7 +42,7 @@ def test_distance_is_the_wgs84_geodesic_within_a_tenth_of_a_metre(lat, lon, azim
     assert abs(geodesic_m(lat, lon, lat2, lon2) - geodesic((lat, lon), (lat2, lon2)).meters) < 0.1
 
 
-def test_nearest_first_is_the_geodesic_order_and_set_anywhere_on_earth():
+def test_nearest_and_within_give_the_geodesic_order_and_set_anywhere_on_earth():
     # a dense city centre, a city near the Arctic circle's edge of the fast path, one astride the antimeridian, one near a pole
     for (clat, clon), seed in zip([(31.30, 120.60), (69.8, 18.9), (-16.5, 179.99), (78.2, 15.6), (0.0, 0.0)], itertools.count()):
         lots = _around(clat, clon, 600, 12_000, seed)
@@ -56,6 +56,8 @@ def test_nearest_first_is_the_geodesic_order_and_set_anywhere_on_earth():
                 want = _brute(lots, lat, lon, radius)
                 assert [i for _, i in got] == [i for _, i in want], (clat, clon, lat, lon, radius)
                 assert all(abs(a - b) < 0.1 for (a, _), (b, _) in zip(got, want))
+                # guidance's search (every lot in the walk) skips lots surely outside before measuring: the same set
+                assert [info.id for _, info in d.within(lat, lon, radius)] == [i for _, i in want], (clat, clon, lat, lon, radius)
 
 
 def test_within_returns_every_lot_in_the_radius_nearest_first():

@@ -59,6 +59,9 @@ def test_api_and_ingest_in_processes_of_their_own_survive_a_killed_worker_of_eac
         assert wait_for(lambda: logged(servers_env) == 60, 60, 0.3)
         free = {lot: httpx.get(f"{base}/v1/lots/{lot}", timeout=5).json()["free"] for lot in LOTS}
         assert sum(free.values()) < 6 * len(LOTS)  # occupied berths reached the API processes from the ingest process
+        # the API processes' /healthz speaks for the ingest process: its counters and lag, from its reports
+        assert wait_for(lambda: [(w["worker"], w["alive"], w.get("received", 0) >= 60)
+                                 for w in serve.health().get("ingest", {}).get("workers", [])] == [(0, True, True)], 30, 0.5), serve.health()
 
         victim = http_workers(serve)[0]
         os.kill(victim, signal.SIGKILL)
