@@ -254,6 +254,8 @@ class Platform:
         ingest reach this process's handlers (the live stream, signs) too."""
         from sensors.mqtt import connect, make_client
 
+        newest: dict[str, datetime] = {}  # per lot, the reading time of the last change passed on
+
         def on_message(client, userdata, msg) -> None:
             lot_id = self.topics.parse_availability(msg.topic)
             if not isinstance(lot_id, str):
@@ -266,6 +268,13 @@ class Platform:
             except (ValueError, KeyError, TypeError):
                 log.warning("ignoring a malformed availability message on %s", msg.topic)
                 return
+            # two ingest workers may publish one lot's changes out of order (each after its own commit): an older
+            # reading heard after a newer one is not the lot's state, so it is not passed on
+            if a.updated_at is not None:
+                seen = newest.get(lot_id)
+                if seen is not None and a.updated_at < seen:
+                    return
+                newest[lot_id] = a.updated_at
             self._availability_published(lot_id, a)
 
         self._follower = make_client(self.mqtt_target)

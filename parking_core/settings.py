@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="parking:", alias="PARKING_REDIS_PREFIX")
     mqtt_client_id: str = Field(default="parking-ingest", alias="PARKING_MQTT_CLIENT_ID")
     ingest_batch_size: int = Field(default=500, alias="PARKING_INGEST_BATCH", ge=1, le=100_000)
-    ingest_flush_ms: float = Field(default=20.0, alias="PARKING_INGEST_FLUSH_MS", gt=0)
+    ingest_flush_ms: float = Field(default=0.0, alias="PARKING_INGEST_FLUSH_MS", ge=0)  # 0: group commit, no wait
     tariffs_path: Path | None = Field(default=None, alias="PARKING_TARIFFS")
     almost_full_ratio: float = Field(default=0.1, alias="PARKING_ALMOST_FULL_RATIO", ge=0, le=1)
     ingest_max_lag_s: float = Field(default=60.0, alias="PARKING_INGEST_MAX_LAG_S", gt=0)  # /healthz degraded past this

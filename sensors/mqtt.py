@@ -90,7 +90,7 @@ class MqttIngest:
         client_id: str,
         shared_group: str | None = None,
         batch_size: int = 500,
-        flush_ms: float = 20.0,
+        flush_ms: float = 0.0,
     ) -> None:
         self.handle = handle
         self.target = target
