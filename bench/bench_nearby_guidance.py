@@ -291,8 +291,13 @@ def profile_handlers(app, platform, points, base: str, n: int = 300) -> list[tup
     return out
 
 
-def wrk(base: str, paths: list[str], connections: int, duration_s: float, tmp: Path) -> dict:
-    """Closed loop with wrk (2 threads, `connections` connections) over the paths in turn: req/s and p50/p99."""
+def wrk(base: str, paths: list[str], connections: int, duration_s: float, tmp: Path, rate: float = 0.0) -> dict:
+    """Closed loop with wrk (2 threads, `connections` connections) over the paths in turn: req/s and p50/p99.
+
+    With `rate`, paced: each connection waits `connections / rate` s after each answer (wrk's `delay`), so about
+    `rate` requests a second are offered however fast the server is, and the latencies are those of a server
+    at that load rather than of 16 queued callers (wrk does not correct for coordinated omission: while the
+    server stalls, fewer requests are sent)."""
     import shutil
     import subprocess
 
@@ -300,7 +305,8 @@ def wrk(base: str, paths: list[str], connections: int, duration_s: float, tmp: P
         raise SystemExit("wrk not found: apt-get install wrk")
     script = tmp / f"paths-{uuid.uuid4().hex[:6]}.lua"
     script.write_text("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\ni = 0\n"
-                      "request = function()\n  i = i + 1\n  return wrk.format('GET', paths[(i % #paths) + 1])\nend\n")
+                      "request = function()\n  i = i + 1\n  return wrk.format('GET', paths[(i % #paths) + 1])\nend\n"
+                      + (f"delay = function()\n  return {connections * 1000 / rate:.3f}\nend\n" if rate else ""))
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration_s:.0f}s", "--latency", "-s", str(script), base],
                          capture_output=True, text=True, timeout=duration_s + 60).stdout
     def ms(label: str) -> float:
@@ -314,6 +320,18 @@ def wrk(base: str, paths: list[str], connections: int, duration_s: float, tmp: P
     n = next((int(line.split()[0]) for line in out.splitlines() if "requests in" in line), 0)
     bad = next((int(line.split()[-1]) for line in out.splitlines() if "Non-2xx" in line), 0)
     return {"n": n, "rps": rps, "p50": ms("50%"), "p99": ms("99%"), "max": float("nan"), "errors": bad}
+
+
+class _Done(Exception):
+    """--only: the quick look is over."""
+
+
+def paced(args, base: str, points, tmp: Path, results: list, timed) -> None:  # noqa: ANN001
+    """Nearby at 1 and 5 km at the offered rates (wrk, paced): the target's 1,000 req/s with its p99."""
+    for rate in args.paced or ():
+        for kind in ("nearby", "nearby5"):
+            m = wrk(base, _paths(kind, points), args.paced_connections, args.duration, tmp, rate=rate)
+            results.append(row(kind, f"paced (wrk), {rate:,.0f} req/s offered, {args.paced_connections} connections", m, timed))
 
 
 class Updates:
@@ -410,6 +428,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--wrk-connections", type=int, default=16)
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     ap.add_argument("--nearby-rates", type=float, nargs="+", default=[1000.0], help="open-loop requests/s for nearby at 1 km")
+    ap.add_argument("--paced", type=float, nargs="*", default=[1000.0], help="requests/s offered by wrk, paced (nearby at 1 and 5 km)")
+    ap.add_argument("--paced-connections", type=int, default=64, help="wrk connections of the paced runs")
+    ap.add_argument("--only", nargs="+", choices=("lot", "nearby", "nearby5", "guidance"),
+                    help="just these closed-loop runs and the paced ones: no forecasts, GEOSEARCH or open loops (a quick look)")
     ap.add_argument("--guidance-rates", type=float, nargs="+", default=[100.0], help="open-loop requests/s for guidance")
     ap.add_argument("--forecast-rate", type=float, default=100.0, help="open-loop requests/s for forecasts")
     ap.add_argument("--profile", action="store_true", help="also profile the handlers in-process (--workers 1)")
@@ -478,6 +500,13 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("the HTTP server did not start")
             r.geoadd(rkey, [v for info in lots for v in (info.lon, info.lat, info.id)])
             updates.start()
+            if args.only:
+                wrk_mode = f"closed (wrk), {args.wrk_connections} connections"
+                for kind in args.only:
+                    paths = _paths(kind, lot_ids if kind == "lot" else points)
+                    results.append(row(kind, wrk_mode, wrk(base, paths, args.wrk_connections, args.duration, Path(tmp)), timed))
+                paced(args, base, points, Path(tmp), results, timed)
+                raise _Done
             # a forecast for any lot answers at once, history or not: measured before anything was learnt
             results.append(row("forecast", f"open, {args.forecast_rate:,.0f} req/s, nothing learnt yet",
                                measure("forecast", base, lot_ids, args.clients, args.duration, args.forecast_rate, timed), timed))
@@ -504,12 +533,15 @@ def main(argv: list[str] | None = None) -> None:
                 results.append(row(kind, wrk_mode, wrk(base, paths, args.wrk_connections, args.duration, Path(tmp)), timed))
             for kind, target in (("geosearch", rkey + ":1"), ("geosearch5", rkey + ":5")):
                 results.append(row(kind, f"closed, {args.clients} clients", measure(kind, target, points, args.clients, args.duration)))
+            paced(args, base, points, Path(tmp), results, timed)
             for kind, rates in (("nearby", args.nearby_rates), ("guidance", args.guidance_rates), ("forecast", [args.forecast_rate])):
                 for rate in rates:
                     results.append(row(kind, f"open, {rate:,.0f} req/s", measure(kind, base, lot_ids if kind == "forecast" else points,
                                                                               args.clients, args.duration, rate, timed), timed))
             if args.profile and args.workers == 1:
                 breakdown = profile_handlers(app, platform, points, base)
+        except _Done:
+            pass
         finally:
             updates.stop()
             r.delete(rkey)
@@ -533,6 +565,8 @@ def main(argv: list[str] | None = None) -> None:
         args.json.write_text(json.dumps({"workers": args.workers, "config": config, "rows": [dict(zip(keys, x)) for x in results]}))
     by = {x[0]: x for x in results if "closed" in x[1]}
     for near, geo in (("nearby", "geosearch"), ("nearby5", "geosearch5")):
+        if near not in by or geo not in by or "lot" not in by:
+            continue
         console.print(f"{near} vs raw GEOSEARCH, closed loop: throughput {by[near][3] / by[geo][3]:.2f}x; "
                       f"vs one-lot endpoint {by[near][3] / by['lot'][3]:.2f}x")
     console.print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")

@@ -5,8 +5,8 @@ from itertools import islice
 
 from fastapi import APIRouter, Query, Response
 
-from gateways.citizen.schemas import BerthList, BerthRead, ErrorBody, LotDetail, NearbyList, NearbyLot
-from gateways.http.answer import json_answer
+from gateways.citizen.schemas import BerthList, BerthRead, ErrorBody, LotDetail, NearbyList
+from gateways.http.answer import json_answer, json_data
 from gateways.http.coords import CoordDep, coord_out, wgs84_in
 from gateways.http.deps import PlatformDep
 from parking_core.availability import Availability, AvailabilityRules, read_availability, read_lot_now
@@ -49,11 +49,11 @@ async def nearby(
         for info, a in read_availability(platform.directory.lots, platform.live, list(distance), now, rules):
             if a.free < min_free:
                 continue
-            out.append(NearbyLot(distance_m=round(distance[info.id], 1), **_fields(info, a)))
+            out.append({**_fields(info, a), "distance_m": round(distance[info.id], 1)})  # NearbyLot's fields, in order
             if len(out) >= want:
                 break
     shown = out[offset:]
-    return json_answer(coord_out(coord, NearbyList(lots=shown, next_offset=offset + limit if len(shown) == limit else None)))
+    return json_data(coord_out(coord, {"lots": shown, "next_offset": offset + limit if len(shown) == limit else None}))
 
 
 @router.get("/lots/{lot_id}", response_model=LotDetail, responses=NOT_FOUND)
