@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench.common import REPO, console, database, percentile, prepare_database, private_mosquitto, table, wait_until
+from bench.common import REDIS_URL, REPO, console, database, percentile, prepare_database, private_mosquitto, table, wait_until
 from parking_core.registry import parse_registry
 from sensors.broker import free_port
 from sensors.mqtt import connect, make_client
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cars", type=int, default=300)
     ap.add_argument("--rate", type=float, default=5.0, help="exits per second")
     ap.add_argument("--pg", action="store_true", help="PostgreSQL instead of a SQLite file")
+    ap.add_argument("--redis", action="store_true", help="live state in Redis (REDIS_URL, a prefix of its own) instead of in-process")
     ap.add_argument("--background", type=float, default=0.0, help="simulated city messages/s from another process")
     ap.add_argument("--lots", type=int, default=3300, help="car parks of the background city")
     ap.add_argument("--sdk-sign", action="store_true",
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         alipay_port = free_port()
         child = subprocess.Popen([sys.executable, "-m", "bench.bench_exit_to_order", "--alipay-child", str(alipay_port),
                                   str(keys_file), str(times_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(REPO))
-        settings = load_settings(DATABASE_URL=url, REDIS_URL="", MQTT_URL=f"mqtt://platform@{target.host}:{target.port}",
+        redis_prefix = f"bench:exit:{os.getpid()}:"
+        settings = load_settings(DATABASE_URL=url, REDIS_URL=REDIS_URL if args.redis else "", PARKING_REDIS_PREFIX=redis_prefix, MQTT_URL=f"mqtt://platform@{target.host}:{target.port}",
                                  PARKING_TOPIC_PREFIX=prefix, PARKING_MQTT_CLIENT_ID="bench-exit-ingest", PARKING_DATA_DIR=tmp)
         if child.stdout.readline().strip() != b"ready":
             raise SystemExit("the local Alipay did not start")
@@ -201,12 +203,15 @@ def main(argv: list[str] | None = None) -> None:
                 load.kill()
             server.should_exit = True
             web.join(10)
+            if args.redis:
+                platform.live.clear()
             platform.stop()
         requested = json.loads(times_file.read_text()) if times_file.exists() else {}
 
     order_ms = [(committed[p] - published[p]) * 1000 for p in plates if p in committed]
     charge_ms = [(requested[p] - published[p]) * 1000 for p in plates if p in requested]
     console.print(f"[bold]bench_exit_to_order[/]: {args.cars} exits at {args.rate}/s, database {'PostgreSQL' if args.pg else 'SQLite'}, "
+                  f"live state {'in Redis' if args.redis else 'in-process'}, "
                   f"signing {'the SDK (pure-Python rsa, --sdk-sign)' if args.sdk_sign else 'OpenSSL (the seam)'}, "
                   f"background {args.background:,.0f} msg/s; {len(order_ms)} orders, {len(charge_ms)} charges requested, "
                   f"{paid} payments recorded (answer or notification); this process used {cpu_ms:.1f} ms of CPU per exit "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -53,6 +54,7 @@ class IngestSupervisor:
     verbose: bool = False
     poll_s: float = 0.5
     first_id: int = 1  # 0 when no HTTP process ingests (`serve --http-workers` above 1)
+    nice: int = 0  # added to each worker's niceness (PARKING_INGEST_NICE): the API first on shared cores
     workers: list[Worker] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,7 +75,14 @@ class IngestSupervisor:
         return self
 
     def _spawn(self, w: Worker) -> None:
-        w.proc = subprocess.Popen(self.command(w.id), preexec_fn=_die_with_parent)
+        nice = self.nice
+
+        def in_child() -> None:  # pragma: no cover - runs in the child before exec
+            _die_with_parent()
+            if nice:
+                os.nice(nice)
+
+        w.proc = subprocess.Popen(self.command(w.id), preexec_fn=in_child)
         w.started_at = time.monotonic()
         log.info("ingest worker %d started (pid %d)", w.id, w.proc.pid)
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     almost_full_ratio: float = Field(default=0.1, alias="PARKING_ALMOST_FULL_RATIO", ge=0, le=1)
     ingest_max_lag_s: float = Field(default=60.0, alias="PARKING_INGEST_MAX_LAG_S", gt=0)  # /healthz degraded past this
     worker_report_s: float = Field(default=1.0, alias="PARKING_WORKER_REPORT_S", gt=0, le=60)  # ingest workers report this often
+    # ingest processes of their own (`serve --workers`/`--http-workers`) run this much nicer than the API: on shared cores
+    # a burst of sensor traffic waits in the broker (lag on /healthz, nothing lost) rather than slowing every request
+    ingest_nice: int = Field(default=10, alias="PARKING_INGEST_NICE", ge=0, le=19)
     min_known_share: float = Field(default=0.5, alias="PARKING_MIN_KNOWN_SHARE", ge=0, le=1)  # berth-sensor lots below it: unknown
     # the citizen map's basemap and place search (docs/web.md); checks in geo_settings.py
     basemap_url: TileUrl = Field(default=None, alias="PARKING_BASEMAP_URL")

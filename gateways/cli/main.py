@@ -183,7 +183,7 @@ def serve(
             _fail(ParkingError("--workers above 1 shares live state and the broker: set REDIS_URL and MQTT_URL", field="--workers", value=workers))
         from gateways.workers import IngestSupervisor
 
-        supervisor = IngestSupervisor(workers - 1, verbose=verbose)
+        supervisor = IngestSupervisor(workers - 1, verbose=verbose, nice=s.ingest_nice)
     _run(s, host, port, follow=workers > 1, supervisor=supervisor, sender=sender, notifier=notifier)
 
 
@@ -209,7 +209,7 @@ def _serve_split(s: Settings, host: str, port: int, *, http_workers: int, ingest
                 platform.stop()
     except ParkingError as exc:
         _fail(exc)
-    supervisor = IngestSupervisor(ingest_workers, verbose=verbose, first_id=0).start()
+    supervisor = IngestSupervisor(ingest_workers, verbose=verbose, first_id=0, nice=s.ingest_nice).start()
     console.print(f"API on [bold]http://{host}:{port}[/] in {http_workers} processes; {ingest_workers} ingest "
                   f"process{'es' if ingest_workers > 1 else ''} of their own; Ctrl-C stops")
     try:  # uvicorn's supervisor takes SIGINT and SIGTERM: it stops its workers and returns
