@@ -48,6 +48,7 @@ from bench.common import (
     database,
     median,
     percentile,
+    prepare_serve,
     private_mosquitto,
     publish_all,
     table,
@@ -376,11 +377,7 @@ def run(a: argparse.Namespace, city: dict, target: dict, tmp: Path, prefix: str,
                "PARKING_RATE_LIMIT_PER_MIN": "0",  # wrk's 16 connections stand in for a city of drivers
                "PARKING_TRUSTED_PROXIES": "127.0.0.1",  # the stream clients are phones behind this proxy (X-Forwarded-For)
                "PARKING_MAX_STREAMS_PER_CLIENT": str(max(5, a.streams))}
-        registry = tmp / "city.geojson"
-        registry.write_bytes(orjson.dumps(city))
-        cli = [sys.executable, "-m", "gateways.cli.main"]
-        for args in (["db", "upgrade"], ["lots", "import", str(registry)]):
-            subprocess.run(cli + args, env=env, check=True, capture_output=True)
+        cli = prepare_serve(city, env, tmp)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         log = tmp / "serve.log"

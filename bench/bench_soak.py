@@ -25,10 +25,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-import orjson
 import redis
 
-from bench.common import REDIS_URL, console, database, median, percentile, private_mosquitto, table
+from bench.common import REDIS_URL, console, database, median, percentile, prepare_serve, private_mosquitto, table
 from sensors.broker import free_port
 from sensors.simulator import generate_city
 from sensors.simulator.traffic import Simulator
@@ -89,11 +88,7 @@ def main() -> None:
         mqtt_url = f"mqtt://{broker.username}@{broker.host}:{broker.port}"
         env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": REDIS_URL, "PARKING_REDIS_PREFIX": prefix, "MQTT_URL": mqtt_url,
                "PARKING_DATA_DIR": str(tmp / "data"), "PARKING_MQTT_CLIENT_ID": f"soak-{uuid.uuid4().hex[:6]}"}
-        registry = tmp / "city.geojson"
-        registry.write_bytes(orjson.dumps(city))
-        cli = [sys.executable, "-m", "gateways.cli.main"]
-        for args in (["db", "upgrade"], ["lots", "import", str(registry)]):
-            subprocess.run(cli + args, env=env, check=True, capture_output=True)
+        cli = prepare_serve(city, env, tmp)
         port = free_port()
         serve = subprocess.Popen(cli + ["serve", "--port", str(port), "--dev", "--workers", str(a.workers)], env=env,
                                  stdout=(tmp / "serve.log").open("wb"), stderr=subprocess.STDOUT)

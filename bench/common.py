@@ -284,3 +284,19 @@ def pay_every_order(conn) -> None:  # noqa: ANN001 - a SQLAlchemy connection in 
         INSERT INTO payments (order_id, attempt_id, out_trade_no, trade_no, amount_fen, paid_at, recorded_at, source)
         SELECT a.order_id, a.id, a.out_trade_no, 'T' || a.order_id, a.amount_fen, o.exited_at, o.exited_at, 'answer'
         FROM payment_attempts a JOIN orders o ON o.id = a.order_id"""))
+
+
+def prepare_serve(city: dict, env: dict, tmp: Path) -> list[str]:
+    """Migrate the database and import the city through the CLI, as a deployer does before `parking serve`;
+    returns the CLI's command line for the serve itself."""
+    import subprocess
+    import sys
+
+    import orjson
+
+    registry = tmp / "city.geojson"
+    registry.write_bytes(orjson.dumps(city))
+    cli = [sys.executable, "-m", "gateways.cli.main"]
+    for args in (["db", "upgrade"], ["lots", "import", str(registry)]):
+        subprocess.run(cli + args, env=env, check=True, capture_output=True)
+    return cli
