@@ -212,6 +212,7 @@ class Platform:
         ingest, stats = self.ingest, self.pipeline.stats if self.pipeline else None
         status = {"worker": self.worker_id, "pid": os.getpid(), "running": bool(ingest and ingest.alive()),
                   "connected": bool(ingest and ingest.connected.is_set()),
+                  "subscribed": bool(ingest and ingest.subscribed.is_set()),  # the broker holds messages for it from now on
                   "lag_s": ingest.lag_s() if ingest else 0.0, "queued": ingest.queued() if ingest else 0,
                   "batch_failures": ingest.failures if ingest else 0}
         if stats is not None:
