@@ -27,10 +27,9 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench.common import REDIS_URL, REPO, console, database, percentile, prepare_database, private_mosquitto, table, wait_until
+from bench.common import REDIS_URL, REPO, connected_client, console, database, percentile, prepare_database, private_mosquitto, table, wait_until
 from parking_core.registry import parse_registry
 from sensors.broker import free_port
-from sensors.mqtt import connect, make_client
 
 LOT = "EXIT-1"
 
@@ -166,13 +165,7 @@ def main(argv: list[str] | None = None) -> None:
                      "--rate", str(args.background), "--lots", str(args.lots), "--seed", "1", "--prefix", prefix, "--quiet"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO))
                 time.sleep(3.0)
-            gate = make_client(target, "bench-exit-gate")
-            ready = threading.Event()
-            gate.on_connect = lambda *a: ready.set()
-            gate.loop_start()
-            connect(gate, target)
-            if not ready.wait(10):
-                raise SystemExit("gate client could not connect")
+            gate = connected_client(target, "bench-exit-gate")
             topic = f"{prefix}/lots/{LOT}/gates/g1/passages"
             entered = datetime.now(timezone.utc) - timedelta(hours=2)
             for i, plate in enumerate(plates):

@@ -44,6 +44,7 @@ from bench.common import (
     REDIS_URL,
     SIM_PREFIX,
     backlog,
+    connected_client,
     console,
     database,
     median,
@@ -269,13 +270,7 @@ def counts_message(topics: Topics, free: int) -> tuple[str, bytes]:
 
 def sse_phase(a: argparse.Namespace, port: int, broker: MqttTarget, target: dict) -> dict:
     topics = Topics(SIM_PREFIX)
-    pub = make_client(broker, f"bench-sse-pub-{uuid.uuid4().hex[:6]}")
-    connected = threading.Event()
-    pub.on_connect = lambda *args: connected.set()
-    pub.loop_start()
-    connect(pub, broker)
-    if not connected.wait(10):
-        raise SystemExit("SSE publisher could not connect")
+    pub = connected_client(broker, "bench-sse-pub")
     pub.publish(*counts_message(topics, SSE_TOTAL), qos=1).wait_for_publish(10)  # the lot known before streams open
     base = Baseline(broker, topics)
     wait_until(lambda: ("availability", SSE_TOTAL) in base.seen, 10)

@@ -205,23 +205,31 @@ def live_mismatches(reference: MemoryLiveState, live, lot_ids: Sequence[str]) ->
     return [i for i in lot_ids if (got[i].free, got[i].total, got[i].known) != (want[i].free, want[i].total, want[i].known)]
 
 
+def connected_client(target: MqttTarget, name: str, *, on_publish=None):  # noqa: ANN001, ANN201
+    """A paho client of the bench, connected with its loop running (SystemExit naming it when the broker does not answer)."""
+    client = make_client(target, f"{name}-{uuid.uuid4().hex[:6]}")
+    connected = threading.Event()
+    if on_publish is not None:
+        client.on_publish = on_publish
+    client.on_connect = lambda *a: connected.set()
+    client.loop_start()
+    connect(client, target)
+    if not connected.wait(10):
+        raise SystemExit(f"{name} could not connect")
+    return client
+
+
 def publish_all(target: MqttTarget, messages: Sequence[tuple[str, bytes]], *, timeout: float = 300) -> float:
     """Publish at QoS 1 as fast as the broker acknowledges; seconds taken, once every PUBACK is in."""
     acked = [0]
-    done, connected = threading.Event(), threading.Event()
+    done = threading.Event()
 
     def on_publish(client, userdata, mid, reason_code=None, properties=None) -> None:  # noqa: ANN001
         acked[0] += 1
         if acked[0] >= len(messages):
             done.set()
 
-    client = make_client(target, f"bench-pub-{uuid.uuid4().hex[:6]}")
-    client.on_publish = on_publish
-    client.on_connect = lambda *a: connected.set()
-    client.loop_start()
-    connect(client, target)
-    if not connected.wait(10):
-        raise SystemExit("publisher could not connect")
+    client = connected_client(target, "bench-pub", on_publish=on_publish)
     t0 = time.perf_counter()
     for i, (topic, payload) in enumerate(messages):
         client.publish(topic, payload, qos=1)
