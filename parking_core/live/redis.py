@@ -25,9 +25,10 @@ that has not noticed yet still writes there), then folds it again and drops it. 
 index costs a visit; one missing would never be settled, so every step errs on the early side.
 
 Script calls are grouped by what one call may span: on Redis Cluster, one hash slot (a call per
-slot, sent to the node that holds it); on one Redis, which holds every slot, the whole batch in one
-call, since a call per slot there costs half the apply throughput (bench/bench_live_apply.py
-`--per-slot`). The scripts and keys are the same either way; every process on one store groups alike
+slot, sent to the node that holds it); on one Redis, which holds every slot, the whole batch in few
+calls, since a call per slot there costs half the apply throughput (bench/bench_live_apply.py
+`--per-slot`). Either way a round trip carries at most APPLY_TRIP events: a script blocks every other
+client while it runs, and the API's reads should not wait behind a drain's whole batch. The scripts and keys are the same either way; every process on one store groups alike
 (the grouping follows the client: a cluster client groups by slot).
 """
 from __future__ import annotations
@@ -59,6 +60,10 @@ _LOT_FIELDS = ("free", "total", "known", "upd", "seen", "nb")
 LAYOUT = "3"
 VIEW_S = 1.0  # how old this process's copy of the lot set (and so of the index keys) may grow
 RETIRE_S = 60.0  # how long an index left for a new one is still read, for workers that have not moved yet
+# events a round trip to Redis carries: Redis runs a script to its end while every other client waits, so a
+# drain's batches go in pieces of ~0.4 ms and an API read waits behind one piece, not behind a 500-event batch
+# (~6-8 ms, which made the API's p99 2.6x slower during a drain; bench/bench_serve.py)
+APPLY_TRIP = 32
 
 
 def _script(name: str) -> str:
@@ -182,7 +187,7 @@ class RedisLiveState(LiveState):
             if sha is None or attempt:
                 sha = self._sha[name] = self.r.script_load(self._src[name])
             try:
-                if self._cluster:  # redis-py's cluster pipeline refuses scripts: each call goes to its slot's node
+                if self._cluster or len(calls) == 1:  # redis-py's cluster pipeline refuses scripts: each call goes to its slot's node
                     out = [self.r.evalsha(sha, len(keys), *keys, *args) for keys, args in calls]
                 else:
                     pipe = self.r.pipeline(transaction=False)
@@ -219,15 +224,25 @@ class RedisLiveState(LiveState):
         else:
             groups = [range(len(events))]
         self._refresh_view()
-        calls, order = [], []
-        for idxs in groups:
-            keys, encoded = self._encode([events[i] for i in idxs], self._index_keys(self._group(events[idxs[0]].lot_id), events[idxs[0]].lot_id))
-            calls.append((keys, [settle_s, round(now, 3), orjson.dumps(encoded).decode(), 1 if rebuilding else 0, LAYOUT]))
-            order.append(idxs)
         results: list[tuple[Outcome, bool]] = [None] * len(events)  # type: ignore[list-item]
-        for idxs, flat in zip(order, self._run("apply", calls)):
-            for n, i in enumerate(idxs):
-                results[i] = (_CODES[flat[2 * n]], bool(int(flat[2 * n + 1])))
+        trips: list[list[Sequence[int]]] = [[]]  # round trips of calls, each carrying at most APPLY_TRIP events
+        carried = 0
+        for group in groups:
+            for start in range(0, len(group), APPLY_TRIP):
+                idxs = group[start:start + APPLY_TRIP]
+                if carried + len(idxs) > APPLY_TRIP and trips[-1]:
+                    trips.append([])
+                    carried = 0
+                trips[-1].append(idxs)
+                carried += len(idxs)
+        for trip in trips:
+            calls = []
+            for idxs in trip:
+                keys, encoded = self._encode([events[i] for i in idxs], self._index_keys(self._group(events[idxs[0]].lot_id), events[idxs[0]].lot_id))
+                calls.append((keys, [settle_s, round(now, 3), orjson.dumps(encoded).decode(), 1 if rebuilding else 0, LAYOUT]))
+            for idxs, flat in zip(trip, self._run("apply", calls)):
+                for n, i in enumerate(idxs):
+                    results[i] = (_CODES[flat[2 * n]], bool(int(flat[2 * n + 1])))
         return results
 
     def _encode(self, events: list[DeviceEvent], index: tuple[str, str]) -> tuple[list[str], list[list]]:
