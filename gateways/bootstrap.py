@@ -29,7 +29,7 @@ from gateways.operator.permissions import load_operator_keys
 from gateways.schema import schema_revisions
 from gateways.workers import IngestSupervisor
 from parking_core.accounts import Accounts, load_account_settings
-from parking_core.availability import Availability, AvailabilityRules
+from parking_core.availability import Availability, AvailabilityRules, read_availability
 from parking_core.daily import DailySchedule
 from parking_core.db import UnitOfWork, make_engine
 from parking_core.directory import Directory
@@ -96,6 +96,9 @@ class Platform:
         self.pipeline: IngestPipeline | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._follower = None  # the MQTT client hearing other workers' changes (follow_availability)
+        self._passed: dict[str, tuple] = {}  # while following: per lot, what was last passed on
+        self._pass_lock = threading.Lock()
         self.worker_board: WorkerBoard | None = None
         self.event_log_daily: DailySchedule | None = None
 
@@ -149,9 +152,29 @@ class Platform:
     def _republish_signs(self, e: AvailabilityChanged) -> None:
         self.sign_board.on_availability(e.lot_id, e.availability)
 
-    def _availability_published(self, lot_id: str, a: Availability) -> None:
-        """The ingest published a change it committed (or a follower heard one): its after-commit handlers run."""
-        self.bus.handle_committed([AvailabilityChanged(lot_id, a)])
+    def _availability_published(self, lot_id: str, a: Availability | None) -> None:
+        """The ingest published a change it committed (or a follower heard one): its after-commit handlers run.
+
+        While following other workers, what is passed on is the lot as the shared live state holds it now,
+        read under a lock, not the reading that came along: two workers publish one lot's changes in either
+        order, readings of one lot may carry the same time (a passage older than the lot's last change moves
+        the count, not the time), and this process's own ingest may finish its commit after the other
+        worker's newer change was heard. The read after the last change always is the newest; a lot read as
+        it was last passed on is not passed on again."""
+        if self._follower is None:
+            self.bus.handle_committed([AvailabilityChanged(lot_id, a)])
+            return
+        with self._pass_lock:
+            try:
+                ((_, a),) = read_availability(self.directory.lots, self.live, [lot_id], self.clock(), self.pipeline.rules)
+            except Exception:  # Redis away: the next change catches up
+                log.warning("could not read %s after its availability changed", lot_id, exc_info=True)
+                return
+            key = (a.free, a.total, a.status, a.updated_at)
+            if self._passed.get(lot_id) == key:
+                return
+            self._passed[lot_id] = key
+            self.bus.handle_committed([AvailabilityChanged(lot_id, a)])
 
     def record_stays(self, events: Sequence[DeviceEvent]) -> None:
         """Open and close stays (and, through the handlers, orders) for these events in a transaction of their own."""
@@ -252,31 +275,17 @@ class Platform:
 
     def follow_availability(self) -> None:
         """Hear every lot's availability from the broker, so changes other worker processes
-        ingest reach this process's handlers (the live stream, signs) too."""
+        ingest reach this process's handlers (the live stream, signs) too; a message only says
+        which lot changed (see _availability_published)."""
         from sensors.mqtt import connect, make_client
-
-        newest: dict[str, datetime] = {}  # per lot, the reading time of the last change passed on
 
         def on_message(client, userdata, msg) -> None:
             lot_id = self.topics.parse_availability(msg.topic)
             if not isinstance(lot_id, str):
                 log.warning("ignoring availability on a topic not ours: %s", lot_id.reason)
                 return
-            try:
-                body = orjson.loads(msg.payload)
-                a = Availability(free=int(body["free"]), total=int(body["total"]), status=str(body["status"]),
-                                 updated_at=datetime.fromisoformat(body["ts"]))
-            except (ValueError, KeyError, TypeError):
-                log.warning("ignoring a malformed availability message on %s", msg.topic)
-                return
-            # two ingest workers may publish one lot's changes out of order (each after its own commit): an older
-            # reading heard after a newer one is not the lot's state, so it is not passed on
-            if a.updated_at is not None:
-                seen = newest.get(lot_id)
-                if seen is not None and a.updated_at < seen:
-                    return
-                newest[lot_id] = a.updated_at
-            self._availability_published(lot_id, a)
+            if lot_id in self.directory.lots:  # one this process has not loaded yet: commissioning reloads the directory
+                self._availability_published(lot_id, None)
 
         self._follower = make_client(self.mqtt_target)
         self._follower.on_message = on_message
@@ -290,7 +299,7 @@ class Platform:
             self.event_log_daily.stop()
         self.commissioning_watch.stop()
         self.billing.stop()
-        if getattr(self, "_follower", None) is not None:
+        if self._follower is not None:
             self._follower.disconnect()
             self._follower.loop_stop()
         if self._ticker:
