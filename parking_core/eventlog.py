@@ -24,8 +24,9 @@ def append_events(session: Session, events: Sequence[DeviceEvent], received_at: 
 
     New means not committed before, whatever live state said: an event whose transaction rolled
     back (a crash, a poison message beside it) is new when it comes again, one that committed
-    never is. This is the ingest's hottest write: one statement a batch on PostgreSQL (arrays
-    unnested, the keys inserted in a CTE whose RETURNING picks the rows to log), two on SQLite
+    never is. This is the ingest's hottest write: one statement a batch on PostgreSQL (the rows as
+    one JSON array, written by orjson: text arrays cost the driver two regex substitutions an element;
+    the keys inserted in a CTE whose RETURNING picks the rows to log), two on SQLite
     (multi-row VALUES: the keys, then the new events), straight to the driver."""
     if not events:
         return []
@@ -48,15 +49,15 @@ def append_events(session: Session, events: Sequence[DeviceEvent], received_at: 
             params = tuple(v for e in chunk for v in (e.lot_id, e.kind, e.subject, e.dedupe_key, _db_time(e.ts, True), at, orjson.dumps(e.data()).decode()))
             conn.exec_driver_sql(f"INSERT INTO occupancy_events ({cols}) VALUES {values}", params)
         return logged
-    arrays = ([e.lot_id for e in events], [e.kind for e in events], [e.subject for e in events], [e.dedupe_key for e in events],
-              [_db_time(e.ts, False) for e in events], [orjson.dumps(e.data()).decode() for e in events])
-    sql = ("WITH u AS (SELECT DISTINCT ON (l, d) * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]) "
-           "WITH ORDINALITY AS u(l, k, s, d, t, j, n) ORDER BY l, d, n), "
+    rows = orjson.dumps([(e.lot_id, e.kind, e.subject, e.dedupe_key, _db_time(e.ts, False), e.data()) for e in events])
+    sql = ("WITH u AS (SELECT DISTINCT ON (l, d) * FROM (SELECT v->>0 AS l, v->>1 AS k, v->>2 AS s, v->>3 AS d, "
+           "(v->>4)::timestamptz AS t, v->5 AS j, n FROM json_array_elements(%s::json) WITH ORDINALITY AS x(v, n)) AS e "
+           "ORDER BY l, d, n), "
            "fresh AS (INSERT INTO occupancy_event_keys (lot_id, dedupe_key) SELECT l, d FROM u "
            "ON CONFLICT (lot_id, dedupe_key) DO NOTHING RETURNING lot_id, dedupe_key) "
-           f"INSERT INTO occupancy_events ({cols}) SELECT u.l, u.k, u.s, u.d, u.t, %s, u.j::json "
+           f"INSERT INTO occupancy_events ({cols}) SELECT u.l, u.k, u.s, u.d, u.t, %s, u.j "
            "FROM u JOIN fresh ON fresh.lot_id = u.l AND fresh.dedupe_key = u.d ORDER BY u.n RETURNING lot_id, dedupe_key")
-    new.update((lot, key) for lot, key in conn.exec_driver_sql(sql, (*arrays, at)))
+    new.update((lot, key) for lot, key in conn.exec_driver_sql(sql, (rows.decode(), at)))
     return _first_of_each(events, new)
 
 
