@@ -21,6 +21,7 @@ from billing.service import Billing, BillingSettings, build_billing
 from billing.tariffs import CompiledTariff
 from billing.tariffs.catalog import load_tariff_catalog
 from billing.tariffs.versions import TariffBook
+from gateways.availability_follower import AvailabilityFollower
 from gateways.citizen.hub import Hub
 from gateways.citizen.sign_board import SignBoard
 from gateways.first_use import OnFirstUse
@@ -96,9 +97,7 @@ class Platform:
         self.pipeline: IngestPipeline | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
-        self._follower = None  # the MQTT client hearing other workers' changes (follow_availability)
-        self._passed: dict[str, tuple] = {}  # while following: per lot, what was last passed on
-        self._pass_lock = threading.Lock()
+        self._follower: AvailabilityFollower | None = None  # while other workers ingest too (follow_availability)
         self.worker_board: WorkerBoard | None = None
         self.event_log_daily: DailySchedule | None = None
 
@@ -152,28 +151,12 @@ class Platform:
     def _republish_signs(self, e: AvailabilityChanged) -> None:
         self.sign_board.on_availability(e.lot_id, e.availability)
 
-    def _availability_published(self, lot_id: str, a: Availability | None) -> None:
-        """The ingest published a change it committed (or a follower heard one): its after-commit handlers run.
-
-        While following other workers, what is passed on is the lot as the shared live state holds it now,
-        read under a lock, not the reading that came along: two workers publish one lot's changes in either
-        order, readings of one lot may carry the same time (a passage older than the lot's last change moves
-        the count, not the time), and this process's own ingest may finish its commit after the other
-        worker's newer change was heard. The read after the last change always is the newest; a lot read as
-        it was last passed on is not passed on again."""
-        if self._follower is None:
-            self.bus.handle_committed([AvailabilityChanged(lot_id, a)])
-            return
-        with self._pass_lock:
-            try:
-                ((_, a),) = read_availability(self.directory.lots, self.live, [lot_id], self.clock(), self.pipeline.rules)
-            except Exception:  # Redis away: the next change catches up
-                log.warning("could not read %s after its availability changed", lot_id, exc_info=True)
-                return
-            key = (a.free, a.total, a.status, a.updated_at)
-            if self._passed.get(lot_id) == key:
-                return
-            self._passed[lot_id] = key
+    def _availability_published(self, lot_id: str, a: Availability) -> None:
+        """The ingest published a change it committed: its after-commit handlers run. While other workers
+        ingest too, the change only marks the lot: the follower passes on what Redis holds after it."""
+        if self._follower is not None:
+            self._follower.mark(lot_id)
+        else:
             self.bus.handle_committed([AvailabilityChanged(lot_id, a)])
 
     def record_stays(self, events: Sequence[DeviceEvent]) -> None:
@@ -274,24 +257,16 @@ class Platform:
         return out
 
     def follow_availability(self) -> None:
-        """Hear every lot's availability from the broker, so changes other worker processes
-        ingest reach this process's handlers (the live stream, signs) too; a message only says
-        which lot changed (see _availability_published)."""
-        from sensors.mqtt import connect, make_client
+        """Hear every lot's availability from the broker, so changes other worker processes ingest
+        reach this process's handlers (the live stream, signs) too (gateways/availability_follower.py)."""
+        def read(lot_ids):  # noqa: ANN001, ANN202
+            for info, a in read_availability(self.directory.lots, self.live, lot_ids, self.clock(), self.pipeline.rules):
+                yield info.id, a
 
-        def on_message(client, userdata, msg) -> None:
-            lot_id = self.topics.parse_availability(msg.topic)
-            if not isinstance(lot_id, str):
-                log.warning("ignoring availability on a topic not ours: %s", lot_id.reason)
-                return
-            if lot_id in self.directory.lots:  # one this process has not loaded yet: commissioning reloads the directory
-                self._availability_published(lot_id, None)
-
-        self._follower = make_client(self.mqtt_target)
-        self._follower.on_message = on_message
-        self._follower.on_connect = lambda c, u, f, rc, p: c.subscribe(self.topics.availability_filter(), qos=1)
-        connect(self._follower, self.mqtt_target)
-        self._follower.loop_start()
+        self._follower = AvailabilityFollower(
+            target=self.mqtt_target, topics=self.topics, known=lambda lot_id: lot_id in self.directory.lots, read=read,
+            pass_on=lambda lot_id, a: self.bus.handle_committed([AvailabilityChanged(lot_id, a)]),
+        ).start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -300,8 +275,7 @@ class Platform:
         self.commissioning_watch.stop()
         self.billing.stop()
         if self._follower is not None:
-            self._follower.disconnect()
-            self._follower.loop_stop()
+            self._follower.stop()
         if self._ticker:
             self._ticker.join(5)
         if self.worker_board is not None:
