@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,39 @@ def alipay_child(port: int, keys_file: str, times_file: str) -> None:
     gw.stop()
 
 
+def start_local_alipay(tmp: Path):  # noqa: ANN201
+    """The app's and Alipay's keys, and the local Alipay in a process of its own, ready: (app keys, Alipay keys,
+    process, port, the file it writes trade.pay arrival times to when its stdin closes)."""
+    from billing.alipay.signing import generate_keypair
+
+    app_keys, alipay_keys = generate_keypair(), generate_keypair()
+    keys_file, times_file = tmp / "keys.json", tmp / "times.json"
+    keys_file.write_text(json.dumps({"app_public": app_keys.public_pem, "alipay_private": alipay_keys.private_pem,
+                                     "alipay_public": alipay_keys.public_pem}))
+    port = free_port()
+    child = subprocess.Popen([sys.executable, "-m", "bench.bench_exit_to_order", "--alipay-child", str(port),
+                              str(keys_file), str(times_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(REPO))
+    if child.stdout.readline().strip() != b"ready":
+        raise SystemExit("the local Alipay did not start")
+    return app_keys, alipay_keys, child, port, times_file
+
+
+def sign_up(platform, client, alipay_url: str, plates: list[str], sender) -> None:  # noqa: ANN001
+    """One driver a plate: an account, the plate bound, a withholding agreement signed at the local Alipay."""
+    from billing.agreements import Agreements
+
+    console.print(f"signing up {len(plates)} drivers with agreements ...")
+    agreements = Agreements(uow=platform.uow, clock=platform.clock, alipay=client)
+    with httpx.Client(base_url=alipay_url, timeout=10) as control:
+        for i, plate in enumerate(plates):
+            phone = f"139{i:08d}"
+            platform.accounts.request_code(phone)
+            account = platform.accounts.sign_in(phone, sender.last_code(phone)).account_id
+            platform.accounts.bind_plate(account, plate)
+            control.post("/_control/agreements", json={"external_agreement_no": account}).raise_for_status()
+            agreements.start(account)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Latency from an exit published over MQTT to its order and its charge request.")
     ap.add_argument("--cars", type=int, default=300)
@@ -86,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sdk-sign", action="store_true",
                     help="the baseline: sign requests with the SDK's pure-Python `rsa`, as before billing/alipay/client.py "
                          "signed through OpenSSL (byte-identical signatures)")
+    ap.add_argument("--serve", action="store_true",
+                    help="through `parking serve --http-workers 2 --workers 1` on PostgreSQL and Redis, as the README runs it "
+                         "(only publish -> trade.pay is seen from outside)")
     ap.add_argument("--alipay-child", nargs=3, metavar=("PORT", "KEYS", "TIMES"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.alipay_child:
@@ -96,9 +133,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from billing.agreements import Agreements
     from billing.alipay.client import AlipaySettings, build_client
-    from billing.alipay.signing import generate_keypair
     from billing.events import OrderCreated
     from billing.service import BillingSettings
     from gateways.bootstrap import Platform
@@ -113,24 +148,17 @@ def main(argv: list[str] | None = None) -> None:
     lots = parse_registry({"type": "FeatureCollection", "features": features})
     prefix = "parking/v1"
     plates = [f"苏E{i:05d}" for i in range(args.cars)]
-    published: dict[str, float] = {}
     committed: dict[str, float] = {}
+    if args.serve:
+        return serve_main(args, features, plates)
 
     with private_mosquitto() as target, tempfile.TemporaryDirectory(prefix="bench-exit-") as tmp, \
             database("pg" if args.pg else "sqlite", Path(tmp)) as url:
         prepare_database(url, lots)
-        app_keys, alipay_keys = generate_keypair(), generate_keypair()
-        keys_file, times_file = Path(tmp) / "keys.json", Path(tmp) / "times.json"
-        keys_file.write_text(json.dumps({"app_public": app_keys.public_pem, "alipay_private": alipay_keys.private_pem,
-                                         "alipay_public": alipay_keys.public_pem}))
-        alipay_port = free_port()
-        child = subprocess.Popen([sys.executable, "-m", "bench.bench_exit_to_order", "--alipay-child", str(alipay_port),
-                                  str(keys_file), str(times_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(REPO))
+        app_keys, alipay_keys, child, alipay_port, times_file = start_local_alipay(Path(tmp))
         redis_prefix = f"bench:exit:{os.getpid()}:"
         settings = load_settings(DATABASE_URL=url, REDIS_URL=REDIS_URL if args.redis else "", PARKING_REDIS_PREFIX=redis_prefix, MQTT_URL=f"mqtt://platform@{target.host}:{target.port}",
                                  PARKING_TOPIC_PREFIX=prefix, PARKING_MQTT_CLIENT_ID="bench-exit-ingest", PARKING_DATA_DIR=tmp)
-        if child.stdout.readline().strip() != b"ready":
-            raise SystemExit("the local Alipay did not start")
         port = free_port()
         alipay_url = f"http://127.0.0.1:{alipay_port}"
         client = build_client(AlipaySettings(app_id="2021000000000001", app_private_key_pem=app_keys.private_pem,
@@ -148,16 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         load = None
         try:
             wait_until(lambda: server.started, 30, 0.05)
-            console.print(f"signing up {args.cars} drivers with agreements ...")
-            agreements = Agreements(uow=platform.uow, clock=platform.clock, alipay=client)
-            with httpx.Client(base_url=alipay_url, timeout=10) as control:
-                for i, plate in enumerate(plates):
-                    phone = f"139{i:08d}"
-                    platform.accounts.request_code(phone)
-                    account = platform.accounts.sign_in(phone, sender.last_code(phone)).account_id
-                    platform.accounts.bind_plate(account, plate)
-                    control.post("/_control/agreements", json={"external_agreement_no": account}).raise_for_status()
-                    agreements.start(account)
+            sign_up(platform, client, alipay_url, plates, sender)
 
             if args.background:
                 load = subprocess.Popen(
@@ -165,30 +184,10 @@ def main(argv: list[str] | None = None) -> None:
                      "--rate", str(args.background), "--lots", str(args.lots), "--seed", "1", "--prefix", prefix, "--quiet"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO))
                 time.sleep(3.0)
-            gate = connected_client(target, "bench-exit-gate")
-            topic = f"{prefix}/lots/{LOT}/gates/g1/passages"
-            entered = datetime.now(timezone.utc) - timedelta(hours=2)
-            for i, plate in enumerate(plates):
-                gate.publish(topic, orjson.dumps({"event_id": f"in-{i}", "direction": "in", "plate": plate, "ts": entered.isoformat()}), qos=1)
-            if not wait_until(lambda: _count(platform, "open") >= args.cars, 120, 0.1):
-                raise SystemExit(f"only {_count(platform, 'open')} of {args.cars} entries arrived")
-            console.print(f"{args.cars} cars inside; {args.cars} exits at {args.rate}/s ...")
-            gap = 1.0 / args.rate
             cpu0 = time.process_time()
-            start = time.monotonic()
-            for i, plate in enumerate(plates):
-                while time.monotonic() < start + i * gap:
-                    time.sleep(0.0005)
-                payload = orjson.dumps({"event_id": f"out-{i}", "direction": "out", "plate": plate,
-                                        "ts": datetime.now(timezone.utc).isoformat()})
-                published[plate] = time.monotonic()
-                gate.publish(topic, payload, qos=1)
-            if not wait_until(lambda: _count(platform, "payments") >= args.cars, 120, 0.1):
-                console.print(f"[red]only {_count(platform, 'payments')} of {args.cars} orders paid[/]")
+            published = drive(target, prefix, plates, args.rate, lambda what: _count(platform, what))
             paid = _count(platform, "payments")
             cpu_ms = (time.process_time() - cpu0) * 1000 / args.cars
-            gate.loop_stop()
-            gate.disconnect()
         finally:
             child.stdin.close()
             child.wait(30)
@@ -212,6 +211,107 @@ def main(argv: list[str] | None = None) -> None:
     rows = [(name, len(xs), percentile(xs, 50), percentile(xs, 90), percentile(xs, 99), max(xs) if xs else float("nan"))
             for name, xs in (("out published -> order committed", order_ms), ("out published -> trade.pay at Alipay", charge_ms))]
     table("exit to order, ms", ["", "n", "p50", "p90", "p99", "max"], rows)
+
+
+def drive(target, prefix: str, plates: list[str], rate: float, count) -> dict[str, float]:  # noqa: ANN001
+    """Every car enters (two hours ago), then one exits every 1/rate s; when each exit was published (monotonic)."""
+    gate = connected_client(target, "bench-exit-gate")
+    topic = f"{prefix}/lots/{LOT}/gates/g1/passages"
+    entered = datetime.now(timezone.utc) - timedelta(hours=2)
+    for i, plate in enumerate(plates):
+        gate.publish(topic, orjson.dumps({"event_id": f"in-{i}", "direction": "in", "plate": plate, "ts": entered.isoformat()}), qos=1)
+    if not wait_until(lambda: count("open") >= len(plates), 120, 0.1):
+        raise SystemExit(f"only {count('open')} of {len(plates)} entries arrived")
+    console.print(f"{len(plates)} cars inside; {len(plates)} exits at {rate}/s ...")
+    published, gap, start = {}, 1.0 / rate, time.monotonic()
+    for i, plate in enumerate(plates):
+        while time.monotonic() < start + i * gap:
+            time.sleep(0.0005)
+        payload = orjson.dumps({"event_id": f"out-{i}", "direction": "out", "plate": plate, "ts": datetime.now(timezone.utc).isoformat()})
+        published[plate] = time.monotonic()
+        gate.publish(topic, payload, qos=1)
+    if not wait_until(lambda: count("payments") >= len(plates), 120, 0.1):
+        console.print(f"[red]only {count('payments')} of {len(plates)} orders paid[/]")
+    gate.loop_stop()
+    gate.disconnect()
+    return published
+
+
+def serve_main(args, features: list[dict], plates: list[str]) -> None:  # noqa: ANN001
+    """--serve: the production configuration as the README runs it. `parking serve --http-workers 2 --workers 1`
+    on PostgreSQL, Redis and a private Mosquitto, Alipay configured by its ALIPAY_* settings (the local one here),
+    the simulator publishing --background msg/s; drivers are signed up beforehand through the platform's own
+    accounts and agreements. Only the charge's arrival at Alipay is seen from outside: publish -> trade.pay."""
+    from bench.common import prepare_serve
+    from billing.alipay.client import AlipaySettings, build_client
+    from gateways.bootstrap import Platform
+    from parking_core.notify import RecordingNotifier, RecordingSender
+    from parking_core.settings import load_settings
+
+    city = {"type": "FeatureCollection", "features": features}
+    prefix = "parking/v1"
+    with private_mosquitto() as target, tempfile.TemporaryDirectory(prefix="bench-exit-") as tmp, database("pg", Path(tmp)) as url:
+        app_keys, alipay_keys, child, alipay_port, times_file = start_local_alipay(Path(tmp))
+        alipay_url, port = f"http://127.0.0.1:{alipay_port}", free_port()
+        mqtt_url = f"mqtt://{target.username}@{target.host}:{target.port}"
+        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "PARKING_REDIS_PREFIX": f"bench:exit:{os.getpid()}:",
+               "MQTT_URL": mqtt_url, "PARKING_TOPIC_PREFIX": prefix, "PARKING_DATA_DIR": str(Path(tmp) / "data"),
+               "PARKING_MQTT_CLIENT_ID": f"bench-exit-{os.getpid()}", "PARKING_RATE_LIMIT_PER_MIN": "0",
+               "PARKING_WITHHOLD_UNVERIFIED": "true",  # plates bound, not proven: plate verification is not the path measured
+               "ALIPAY_APP_ID": "2021000000000001", "ALIPAY_APP_PRIVATE_KEY": app_keys.private_pem,
+               "ALIPAY_PUBLIC_KEY": alipay_keys.public_pem, "ALIPAY_SERVER_URL": f"{alipay_url}/gateway.do",
+               "ALIPAY_NOTIFY_URL": f"http://127.0.0.1:{port}/v1/payments/alipay/notify"}
+        cli = prepare_serve(city, env, Path(tmp))
+        client = build_client(AlipaySettings(app_id="2021000000000001", app_private_key_pem=app_keys.private_pem,
+                                             alipay_public_key_pem=alipay_keys.public_pem, server_url=f"{alipay_url}/gateway.do"))
+        sender = RecordingSender()
+        names = ("DATABASE_URL", "REDIS_URL", "PARKING_REDIS_PREFIX", "PARKING_TOPIC_PREFIX", "PARKING_DATA_DIR")
+        accounts = Platform(load_settings(**{k: env[k] for k in names}), with_ingest=False, alipay=client, code_sender=sender,
+                            notifier=RecordingNotifier()).start()
+        log = Path(tmp) / "serve.log"
+        serve = load = None
+        try:
+            sign_up(accounts, client, alipay_url, plates, sender)
+            serve = subprocess.Popen(cli + ["serve", "--port", str(port), "--dev", "--http-workers", "2", "--workers", "1"],
+                                     env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+            def subscribed() -> bool:  # the ingest's persistent session holds what is published from now on
+                try:
+                    workers = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json().get("ingest", {}).get("workers", [])
+                except (httpx.HTTPError, ValueError):
+                    return False
+                return bool(workers) and all(w.get("alive") and w.get("subscribed") for w in workers)
+
+            if not wait_until(subscribed, 180, 0.5):
+                raise SystemExit(f"parking serve did not come up; see {log}")
+            if args.background:
+                load = subprocess.Popen(
+                    [sys.executable, "-m", "sensors.simulator.run", "--url", mqtt_url, "--rate", str(args.background),
+                     "--lots", str(args.lots), "--seed", "1", "--prefix", prefix, "--quiet"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO))
+                time.sleep(3.0)
+            published = drive(target, prefix, plates, args.rate, lambda what: _count(accounts, what))
+            paid = _count(accounts, "payments")
+        finally:
+            child.stdin.close()
+            child.wait(30)
+            for proc in (load, serve):
+                if proc is not None:
+                    proc.send_signal(signal.SIGINT)
+                    try:
+                        proc.wait(30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+            accounts.live.clear()
+            accounts.stop()
+        requested = json.loads(times_file.read_text()) if times_file.exists() else {}
+    charge_ms = [(requested[p] - published[p]) * 1000 for p in plates if p in requested]
+    console.print(f"[bold]bench_exit_to_order --serve[/]: {args.cars} exits at {args.rate}/s through `parking serve --http-workers 2 "
+                  f"--workers 1` (PostgreSQL, Redis, Mosquitto), background {args.background:,.0f} msg/s; "
+                  f"{len(charge_ms)} charges requested, {paid} payments recorded")
+    table("exit to charge, ms", ["", "n", "p50", "p90", "p99", "max"],
+          [("out published -> trade.pay at Alipay", len(charge_ms), percentile(charge_ms, 50), percentile(charge_ms, 90),
+            percentile(charge_ms, 99), max(charge_ms) if charge_ms else float("nan"))])
 
 
 def _count(platform, what: str) -> int:  # noqa: ANN001

@@ -202,6 +202,11 @@ def http_phase(a: argparse.Namespace, base: str, broker: MqttTarget, city: dict,
     pairs, publish_s, drain_s, drained = [], [], [], True
     for k in range(a.repeat):
         flood = berth_and_gate_backlog(city, a.backlog, seed=2 + k)
+        # (a) is the background only: the last drain's tail has gone through and a fresh report says so
+        caught_up = time.time()
+        wait_until(lambda: all(float(w.get("reported_at", 0)) > caught_up and float(w.get("lag_s", 0.0)) < 0.5
+                               for w in board.read().values()), 120, 0.25)
+        time.sleep(1.0)
         t0 = time.time()
         quiet = wrk(base, paths, conns, a.duration, tmp, rate=a.http_rate)
         quiet |= {"ingest": board.rate(t0, time.time()), "availability": board.rate(t0, time.time(), "availability_published")}
