@@ -28,7 +28,19 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench.common import REDIS_URL, REPO, connected_client, console, database, percentile, prepare_database, private_mosquitto, table, wait_until
+from bench.common import (
+    REDIS_URL,
+    REPO,
+    connected_client,
+    console,
+    database,
+    percentile,
+    prepare_database,
+    prepare_serve,
+    private_mosquitto,
+    table,
+    wait_until,
+)
 from parking_core.registry import parse_registry
 from sensors.broker import free_port
 
@@ -128,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.alipay_child:
         alipay_child(int(args.alipay_child[0]), args.alipay_child[1], args.alipay_child[2])
         return
+    if args.sdk_sign and args.serve:
+        ap.error("--sdk-sign changes this process's signing; with --serve the charges are signed by parking serve")
     if args.sdk_sign:
         use_sdk_signing()
 
@@ -242,7 +256,6 @@ def serve_main(args, features: list[dict], plates: list[str]) -> None:  # noqa: 
     on PostgreSQL, Redis and a private Mosquitto, Alipay configured by its ALIPAY_* settings (the local one here),
     the simulator publishing --background msg/s; drivers are signed up beforehand through the platform's own
     accounts and agreements. Only the charge's arrival at Alipay is seen from outside: publish -> trade.pay."""
-    from bench.common import prepare_serve
     from billing.alipay.client import AlipaySettings, build_client
     from gateways.bootstrap import Platform
     from parking_core.notify import RecordingNotifier, RecordingSender

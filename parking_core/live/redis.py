@@ -27,9 +27,10 @@ index costs a visit; one missing would never be settled, so every step errs on t
 Script calls are grouped by what one call may span: on Redis Cluster, one hash slot (a call per
 slot, sent to the node that holds it); on one Redis, which holds every slot, the whole batch in few
 calls, since a call per slot there costs half the apply throughput (bench/bench_live_apply.py
-`--per-slot`). Either way a round trip carries at most APPLY_TRIP events: a script blocks every other
-client while it runs, and the API's reads should not wait behind a drain's whole batch. The scripts and keys are the same either way; every process on one store groups alike
-(the grouping follows the client: a cluster client groups by slot).
+`--per-slot`). Either way a round trip carries at most APPLY_TRIP events: a script blocks every
+other client while it runs, and the API's reads should not wait behind a drain's whole batch. The
+scripts and keys are the same either way; every process on one store groups alike (the grouping
+follows the client: a cluster client groups by slot).
 """
 from __future__ import annotations
 
@@ -187,7 +188,7 @@ class RedisLiveState(LiveState):
             if sha is None or attempt:
                 sha = self._sha[name] = self.r.script_load(self._src[name])
             try:
-                if self._cluster or len(calls) == 1:  # redis-py's cluster pipeline refuses scripts: each call goes to its slot's node
+                if self._cluster:  # redis-py's cluster pipeline refuses scripts: each call goes to its slot's node
                     out = [self.r.evalsha(sha, len(keys), *keys, *args) for keys, args in calls]
                 else:
                     pipe = self.r.pipeline(transaction=False)
